@@ -1,0 +1,182 @@
+package broker
+
+// Produce, key 0, versions 3-12 (advertised from 0).
+//
+// Behaviour: every batch is framing- and CRC-checked (CORRUPT_MESSAGE),
+// then all partitions of one request go through the replicated log as one
+// Append command. acks=0 gets no response; acks=1 and acks=all both answer
+// once the append is committed by a Raft quorum and applied, so acks=1 is
+// as durable as acks=all. Batches are stored as sent, any codec.
+//
+// Omissions: transactions (a transactional batch is refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, see InitProducerID); v13 (topic
+// IDs, KIP-516 for produce).
+//
+// Version notes: v0-v2 carry message-format v0/v1 batches, which kbox does
+// not store. Kafka 4 removed them but still advertises v0, because
+// librdkafka stops compressing with gzip/snappy when it sees a Produce range
+// starting at v3 (KAFKA-18659); kbox does the same and refuses v0-v2 per
+// partition with UNSUPPORTED_VERSION. v8 adds per-record errors and
+// messages (KIP-467).
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kbox-dev/kbox/broker/storage"
+)
+
+// produceMinVersion is the first Produce version served; lower ones are
+// advertised but refused (see the file header).
+const produceMinVersion = 3
+
+var produceAPI = api{key: 0, min: produceMinVersion, max: 12, handle: handleProduce}
+
+// producePart locates the response slot of one appended batch.
+type producePart struct {
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
+	r := req.Request.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	var (
+		cmd   = storage.Append{Now: time.Now().UnixMilli()}
+		slots []producePart
+	)
+	leader := b.isLeader()
+	for _, t := range r.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		info, known := b.store.Topic(t.Topic)
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+			code, msg := int16(0), ""
+			switch {
+			case r.Version < produceMinVersion:
+				code, msg = kerr.UnsupportedVersion.Code, fmt.Sprintf("produce v%d (message format v0/v1) is not supported; use v3+", r.Version)
+			case r.TransactionID != nil:
+				code, msg = kerr.TransactionalIDAuthorizationFailed.Code, "kbox does not support transactions"
+			case !known || p.Partition < 0 || p.Partition >= info.Partitions:
+				code = kerr.UnknownTopicOrPartition.Code
+			case !leader:
+				code = kerr.NotLeaderForPartition.Code
+			}
+			var batches [][]byte
+			if code == 0 {
+				var err error
+				if batches, err = splitBatches(p.Records); err != nil {
+					code, msg = errorCode(err), err.Error()
+				}
+			}
+			if code != 0 {
+				rp.ErrorCode = code
+				if msg != "" {
+					rp.ErrorMessage = &msg
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+			for _, batch := range batches {
+				cmd.Parts = append(cmd.Parts, storage.AppendPart{Topic: t.Topic, Partition: p.Partition, Batch: batch})
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	// Slots are taken after appends so pointers into the slices are stable.
+	for ti := range resp.Topics {
+		rt := &resp.Topics[ti]
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			if rp.ErrorCode != 0 {
+				continue
+			}
+			for _, part := range cmd.Parts {
+				if part.Topic == rt.Topic && part.Partition == rp.Partition {
+					slots = append(slots, producePart{resp: rp})
+				}
+			}
+		}
+	}
+	if len(cmd.Parts) > 0 {
+		timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 || r.Acks == 0 {
+			timeout = 30 * time.Second
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		res, err := b.propose(pctx, cmd)
+		cancel()
+		fillProduce(slots, res, err)
+	}
+	if r.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// fillProduce copies Append results into response partitions. A partition
+// that sent several batches reports the first batch's base offset and the
+// first error.
+func fillProduce(slots []producePart, res any, err error) {
+	ar, _ := res.(storage.AppendResult)
+	if err == nil && len(ar.Parts) != len(slots) {
+		err = fmt.Errorf("append returned %d results for %d batches", len(ar.Parts), len(slots))
+	}
+	seen := map[*kmsg.ProduceResponseTopicPartition]bool{}
+	for i, s := range slots {
+		rp := s.resp
+		if err != nil {
+			rp.ErrorCode = errorCode(err)
+			rp.ErrorMessage = errorMessage(err)
+			continue
+		}
+		pr := ar.Parts[i]
+		if pr.Err != nil {
+			if rp.ErrorCode == 0 {
+				rp.ErrorCode = errorCode(pr.Err)
+				rp.ErrorMessage = errorMessage(pr.Err)
+			}
+			continue
+		}
+		if !seen[rp] {
+			seen[rp] = true
+			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset
+		}
+	}
+}
+
+// splitBatches cuts a produce request's record set into v2 batches and
+// checks each one's framing and CRC.
+func splitBatches(records []byte) ([][]byte, error) {
+	if len(records) == 0 {
+		return nil, fmt.Errorf("%w: empty record set", storage.ErrCorruptBatch)
+	}
+	var out [][]byte
+	for len(records) > 0 {
+		if len(records) < storage.BatchHeaderLen {
+			return nil, fmt.Errorf("%w: %d trailing bytes", storage.ErrCorruptBatch, len(records))
+		}
+		n := int64(int32(binary.BigEndian.Uint32(records[8:]))) + 12
+		if n < storage.BatchHeaderLen || n > int64(len(records)) {
+			return nil, fmt.Errorf("%w: batch length %d with %d bytes left", storage.ErrCorruptBatch, n-12, len(records))
+		}
+		batch := records[:n:n]
+		if _, err := storage.ParseBatchHeader(batch); err != nil {
+			return nil, err
+		}
+		if !storage.CheckBatchCRC(batch) {
+			return nil, fmt.Errorf("%w: CRC mismatch", storage.ErrCorruptBatch)
+		}
+		out = append(out, batch)
+		records = records[n:]
+	}
+	return out, nil
+}

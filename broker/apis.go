@@ -1,0 +1,51 @@
+package broker
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// api is one served API key: the version range and its handler. The table
+// below is the one list behind dispatch and ApiVersions.
+type api struct {
+	key      int16
+	min, max int16
+	handle   handlerFunc
+}
+
+// apis lists every API key this broker serves. Each entry lives in the
+// file of its key (produceAPI in 00_produce.go, ...).
+func apis() []api {
+	return []api{
+		produceAPI,
+		fetchAPI,
+		metadataAPI,
+		apiVersionsAPI,
+		initProducerIDAPI,
+	}
+}
+
+// apiIndex indexes apis by key; each Broker builds one in New.
+type apiIndex map[int16]api
+
+func newAPIIndex() apiIndex {
+	m := apiIndex{}
+	for _, a := range apis() {
+		m[a.key] = a
+	}
+	return m
+}
+
+// sorted returns the served APIs in key order.
+func (ix apiIndex) sorted() []api {
+	out := make([]api, 0, len(ix))
+	for _, a := range ix {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+// name is the API's Kafka name, for logs and metrics.
+func (a api) name() string { return kmsg.NameForKey(a.key) }

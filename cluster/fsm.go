@@ -1,0 +1,74 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/kbox-dev/kbox/broker/storage"
+)
+
+// fsm adapts broker/storage to raft.BatchingFSM: one Raft batch is one
+// bbolt transaction. Raft calls Apply, ApplyBatch, Snapshot and Restore on
+// its FSM goroutine; Persist runs on the snapshot goroutine while applies
+// continue, reading a bbolt transaction opened in Snapshot.
+type fsm struct {
+	store *storage.Store
+	// fatal stops the node: a committed entry that cannot be applied must
+	// never be skipped.
+	fatal func(error)
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	entries := make([]storage.Entry, len(logs))
+	for i, l := range logs {
+		entries[i].Index = l.Index
+		if l.Type == raft.LogCommand {
+			entries[i].Data = l.Data
+		}
+	}
+	res, err := f.store.ApplyBatch(entries)
+	if err != nil {
+		err = fmt.Errorf("apply log entries %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
+		f.fatal(err)
+		res = make([]any, len(logs))
+		for i := range res {
+			res[i] = errApplyFailed{err}
+		}
+	}
+	return res
+}
+
+// errApplyFailed is the result of entries whose batch failed to apply; the
+// node is stopping.
+type errApplyFailed struct{ err error }
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	sn, err := f.store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{sn: sn}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return f.store.Restore(rc)
+}
+
+type fsmSnapshot struct{ sn *storage.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.sn.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.sn.Release() }
