@@ -20,6 +20,7 @@ func apis() []api {
 	return []api{
 		produceAPI,
 		fetchAPI,
+		listOffsetsAPI,
 		metadataAPI,
 		apiVersionsAPI,
 		initProducerIDAPI,
