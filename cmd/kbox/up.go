@@ -36,8 +36,8 @@ var upFlags = []flagSpec{
 func newUpCommand() *cobra.Command {
 	var o struct {
 		kafka, advertised, sql, connect, http, dataDir, logLevel, raftAddr, join string
-		ephemeral, fsync, demo                                                  bool
-		nodeID, partitions                                                      int32
+		ephemeral, fsync, demo                                                   bool
+		nodeID, partitions                                                       int32
 	}
 	cmd := &cobra.Command{
 		Use:   "up",
