@@ -83,9 +83,9 @@ type Node struct {
 	closeErr  error
 }
 
-// Start opens the node's data, starts Raft (bootstrapping a new single
+// StartNode opens the node's data, starts Raft (bootstrapping a new single
 // voter when there is no state yet) and its listeners.
-func Start(cfg Config) (_ *Node, err error) {
+func StartNode(cfg Config) (_ *Node, err error) {
 	if cfg.NodeID == 0 {
 		cfg.NodeID = 1
 	}

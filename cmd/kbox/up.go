@@ -71,7 +71,7 @@ Example:
 				return fmt.Errorf("--join: joining a running cluster is not implemented yet (issue: cluster)")
 			}
 			start := time.Now()
-			n, err := cluster.Start(cluster.Config{
+			n, err := cluster.StartNode(cluster.Config{
 				NodeID:            o.nodeID,
 				DataDir:           dir,
 				KafkaAddr:         o.kafka,
