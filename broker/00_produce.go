@@ -37,17 +37,16 @@ const produceMinVersion = 3
 
 var produceAPI = api{key: 0, min: produceMinVersion, max: 12, handle: handleProduce}
 
-// producePart locates the response slot of one appended batch.
-type producePart struct {
-	resp *kmsg.ProduceResponseTopicPartition
-}
+// produceSlot locates the response partition of one appended batch by
+// index, since the response slices still grow while batches are queued.
+type produceSlot struct{ topic, part int }
 
 func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	var (
 		cmd   = storage.Append{Now: time.Now().UnixMilli()}
-		slots []producePart
+		slots []produceSlot
 	)
 	leader := b.isLeader()
 	for _, t := range r.Topics {
@@ -84,27 +83,14 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
+			slot := produceSlot{topic: len(resp.Topics), part: len(rt.Partitions)}
 			rt.Partitions = append(rt.Partitions, rp)
 			for _, batch := range batches {
 				cmd.Parts = append(cmd.Parts, storage.AppendPart{Topic: t.Topic, Partition: p.Partition, Batch: batch})
+				slots = append(slots, slot)
 			}
 		}
 		resp.Topics = append(resp.Topics, rt)
-	}
-	// Slots are taken after appends so pointers into the slices are stable.
-	for ti := range resp.Topics {
-		rt := &resp.Topics[ti]
-		for pi := range rt.Partitions {
-			rp := &rt.Partitions[pi]
-			if rp.ErrorCode != 0 {
-				continue
-			}
-			for _, part := range cmd.Parts {
-				if part.Topic == rt.Topic && part.Partition == rp.Partition {
-					slots = append(slots, producePart{resp: rp})
-				}
-			}
-		}
 	}
 	if len(cmd.Parts) > 0 {
 		timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
@@ -114,7 +100,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		res, err := b.propose(pctx, cmd)
 		cancel()
-		fillProduce(slots, res, err)
+		fillProduce(resp, slots, res, err)
 	}
 	if r.Acks == 0 {
 		return nil, nil
@@ -125,29 +111,21 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 // fillProduce copies Append results into response partitions. A partition
 // that sent several batches reports the first batch's base offset and the
 // first error.
-func fillProduce(slots []producePart, res any, err error) {
+func fillProduce(resp *kmsg.ProduceResponse, slots []produceSlot, res any, err error) {
 	ar, _ := res.(storage.AppendResult)
 	if err == nil && len(ar.Parts) != len(slots) {
 		err = fmt.Errorf("append returned %d results for %d batches", len(ar.Parts), len(slots))
 	}
-	seen := map[*kmsg.ProduceResponseTopicPartition]bool{}
 	for i, s := range slots {
-		rp := s.resp
-		if err != nil {
-			rp.ErrorCode = errorCode(err)
-			rp.ErrorMessage = errorMessage(err)
-			continue
-		}
-		pr := ar.Parts[i]
-		if pr.Err != nil {
-			if rp.ErrorCode == 0 {
-				rp.ErrorCode = errorCode(pr.Err)
-				rp.ErrorMessage = errorMessage(pr.Err)
-			}
-			continue
-		}
-		if !seen[rp] {
-			seen[rp] = true
+		rp := &resp.Topics[s.topic].Partitions[s.part]
+		switch {
+		case err != nil:
+			rp.ErrorCode, rp.ErrorMessage = errorCode(err), errorMessage(err)
+		case rp.ErrorCode != 0: // an earlier batch of this partition failed
+		case ar.Parts[i].Err != nil:
+			rp.ErrorCode, rp.ErrorMessage = errorCode(ar.Parts[i].Err), errorMessage(ar.Parts[i].Err)
+		case rp.BaseOffset < 0:
+			pr := ar.Parts[i]
 			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset
 		}
 	}
