@@ -447,6 +447,29 @@ func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
 		return fmt.Errorf("%w: range [%d, %d) is past the high watermark %d", ErrOffsetOutOfRange, c.From, c.To, st.Next), nil
 	}
 	lb := pb.Bucket(bucketLog)
+	// The first batch at or after To bounds what the replacements may cover.
+	limit := st.Next
+	if k, _ := lb.Cursor().Seek(offsetKey(c.To)); k != nil {
+		limit = int64(getUint64(k))
+	}
+	// Check every replacement before changing anything, so a refused
+	// command leaves the log as it was.
+	keep := make([][]byte, 0, len(c.Batches))
+	prevLast := c.From - 1
+	for _, b := range c.Batches {
+		h, err := ParseBatchHeader(b)
+		if err != nil {
+			return err, nil
+		}
+		if h.BaseOffset <= prevLast || h.BaseOffset >= c.To || h.LastOffset() >= limit {
+			return fmt.Errorf("%w: replacement batch [%d, %d] overlaps another or lies outside [%d, %d)", ErrCorruptBatch, h.BaseOffset, h.LastOffset(), c.From, c.To), nil
+		}
+		prevLast = h.LastOffset()
+		if h.LastOffset() < st.LogStart {
+			continue // retention deleted it meanwhile
+		}
+		keep = append(keep, b)
+	}
 	var doomed [][]byte
 	cur := lb.Cursor()
 	for k, v := cur.Seek(offsetKey(c.From)); k != nil && int64(getUint64(k)) < c.To; k, v = cur.Next() {
@@ -458,16 +481,9 @@ func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
 			return nil, err
 		}
 	}
-	for _, b := range c.Batches {
-		h, err := ParseBatchHeader(b)
-		if err != nil {
-			return err, nil
-		}
-		if h.LastOffset() < st.LogStart || h.BaseOffset < c.From || h.BaseOffset >= c.To {
-			continue
-		}
+	for _, b := range keep {
 		cp := bytes.Clone(b)
-		if err := lb.Put(offsetKey(h.BaseOffset), cp); err != nil {
+		if err := lb.Put(offsetKey(int64(getUint64(cp))), cp); err != nil {
 			return nil, err
 		}
 		st.Bytes += int64(len(cp))

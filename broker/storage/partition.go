@@ -134,10 +134,7 @@ const (
 // check applies Kafka's ProducerStateManager rules for a batch from a
 // producer that exists on this partition (known) or not.
 func (ps *producerState) check(known bool, h BatchHeader) (seqResult, producerBatch, error) {
-	lastSeq := h.BaseSequence + h.LastOffsetDelta
-	if lastSeq < 0 { // sequence wrapped past MaxInt32
-		lastSeq = h.LastOffsetDelta - (2147483647 - h.BaseSequence) - 1
-	}
+	lastSeq := lastSequence(h)
 	if !known {
 		return seqAppend, producerBatch{}, nil
 	}
@@ -170,6 +167,15 @@ func (ps *producerState) check(known bool, h BatchHeader) (seqResult, producerBa
 	return seqAppend, producerBatch{}, nil
 }
 
+// lastSequence is the sequence number of the batch's last record; sequences
+// wrap from MaxInt32 to 0 (DefaultRecordBatch.incrementSequence).
+func lastSequence(h BatchHeader) int32 {
+	if h.BaseSequence > 2147483647-h.LastOffsetDelta {
+		return h.LastOffsetDelta - (2147483647 - h.BaseSequence) - 1
+	}
+	return h.BaseSequence + h.LastOffsetDelta
+}
+
 func (ps *producerState) record(h BatchHeader, base, ts int64) {
 	if h.ProducerEpoch != ps.Epoch {
 		ps.Batches = ps.Batches[:0]
@@ -177,7 +183,7 @@ func (ps *producerState) record(h BatchHeader, base, ts int64) {
 	ps.Epoch = h.ProducerEpoch
 	ps.Batches = append(ps.Batches, producerBatch{
 		FirstSeq:        h.BaseSequence,
-		LastSeq:         h.BaseSequence + h.LastOffsetDelta,
+		LastSeq:         lastSequence(h),
 		BaseOffset:      base,
 		LastOffsetDelta: h.LastOffsetDelta,
 		Timestamp:       ts,

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"maps"
@@ -255,8 +254,10 @@ func (s *Store) GroupOffsets(group string) ([]CommittedOffset, error) {
 			return nil
 		}
 		return gb.ForEach(func(k, v []byte) error {
-			i := bytes.LastIndexByte(k, 0)
-			if i < 0 || len(k)-i != 5 {
+			// topic, 0, 4-byte partition (groupKey): the partition may
+			// itself hold zero bytes, so the separator is found from the end.
+			i := len(k) - 5
+			if i < 0 || k[i] != 0 {
 				return nil
 			}
 			var ov offsetValue
