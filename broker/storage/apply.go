@@ -76,6 +76,8 @@ func (a *applier) apply(c Command) (any, error) {
 			a.epoch = c.Epoch
 		}
 		return nil, nil
+	case RegisterNode:
+		return a.registerNode(c)
 	}
 	return nil, fmt.Errorf("%w: no apply for %T", ErrCorruptCommand, c)
 }
@@ -489,4 +491,17 @@ func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
 		st.Bytes += int64(len(cp))
 	}
 	return nil, pb.Put(keyState, st.encode())
+}
+
+// registerNode stores (or, with an empty address, removes) a node's
+// advertised Kafka address in the meta bucket's nodes bucket.
+func (a *applier) registerNode(c RegisterNode) (any, error) {
+	nb, err := a.tx.Bucket(bucketMeta).CreateBucketIfNotExists(bucketNodes)
+	if err != nil {
+		return nil, fmt.Errorf("register node %d: %w", c.ID, err)
+	}
+	if c.Addr == "" {
+		return nil, nb.Delete(partKey(c.ID))
+	}
+	return nil, nb.Put(partKey(c.ID), []byte(c.Addr))
 }

@@ -24,6 +24,7 @@ const (
 	OpDeleteOffsets    Op = 10
 	OpReplaceBatches   Op = 11
 	OpNewEpoch         Op = 12
+	OpRegisterNode     Op = 13
 )
 
 func (o Op) String() string {
@@ -52,6 +53,8 @@ func (o Op) String() string {
 		return "ReplaceBatches"
 	case OpNewEpoch:
 		return "NewEpoch"
+	case OpRegisterNode:
+		return "RegisterNode"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -171,6 +174,14 @@ type NewEpoch struct {
 	Epoch int32
 }
 
+// RegisterNode records the Kafka address a node advertises, so every
+// node's Metadata lists every broker; an empty Addr removes the node.
+// Result: nil.
+type RegisterNode struct {
+	ID   int32
+	Addr string `json:",omitempty"`
+}
+
 // TopicPartition names a partition.
 type TopicPartition struct {
 	Topic     string
@@ -189,6 +200,7 @@ func (DeleteGroups) Op() Op     { return OpDeleteGroups }
 func (DeleteOffsets) Op() Op    { return OpDeleteOffsets }
 func (ReplaceBatches) Op() Op   { return OpReplaceBatches }
 func (NewEpoch) Op() Op         { return OpNewEpoch }
+func (RegisterNode) Op() Op     { return OpRegisterNode }
 
 // Encode serialises a command for the replicated log: one op byte, then the
 // payload. Append, the hot path, has a compact binary payload; the rest are
@@ -243,6 +255,8 @@ func Decode(b []byte) (Command, error) {
 		c = &ReplaceBatches{}
 	case OpNewEpoch:
 		c = &NewEpoch{}
+	case OpRegisterNode:
+		c = &RegisterNode{}
 	default:
 		return nil, fmt.Errorf("%w: unknown op %d", ErrCorruptCommand, uint8(op))
 	}
@@ -277,6 +291,8 @@ func deref(c Command) Command {
 	case *ReplaceBatches:
 		return *v
 	case *NewEpoch:
+		return *v
+	case *RegisterNode:
 		return *v
 	}
 	return c

@@ -37,6 +37,7 @@ var commandCases = []storage.Command{
 	storage.DeleteOffsets{Group: "g", Parts: []storage.TopicPartition{{Topic: "orders", Partition: 1}}},
 	storage.ReplaceBatches{Topic: "orders", Partition: 2, From: 5, To: 50, Batches: [][]byte{{9, 8, 7}, {6}}},
 	storage.NewEpoch{Epoch: 7},
+	storage.RegisterNode{ID: 2, Addr: "127.0.0.1:9092"},
 }
 
 // TestCommandCasesCoverEveryOp fails when an op is added to command.go

@@ -287,3 +287,31 @@ func (s *Store) Groups() ([]string, error) {
 	})
 	return out, err
 }
+
+// bucketNodes, inside the meta bucket, maps node IDs to the Kafka address
+// each advertises ([RegisterNode]).
+var bucketNodes = []byte("nodes")
+
+// RegisteredNode is a node and the Kafka address it advertises.
+type RegisteredNode struct {
+	ID   int32
+	Addr string
+}
+
+// Nodes lists the registered nodes, sorted by ID.
+func (s *Store) Nodes() ([]RegisteredNode, error) {
+	var out []RegisteredNode
+	err := s.view(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketMeta).Bucket(bucketNodes)
+		if nb == nil {
+			return nil
+		}
+		return nb.ForEach(func(k, v []byte) error {
+			if len(k) == 4 {
+				out = append(out, RegisteredNode{ID: int32(binary.BigEndian.Uint32(k)), Addr: string(v)})
+			}
+			return nil
+		})
+	})
+	return out, err
+}
