@@ -47,6 +47,8 @@ func errorCode(err error) int16 {
 		return kerr.PolicyViolation.Code
 	case errors.Is(err, storage.ErrGroupNotEmpty):
 		return kerr.NonEmptyGroup.Code
+	case errors.Is(err, storage.ErrInvalidGroupID):
+		return kerr.InvalidGroupID.Code
 	case errors.Is(err, storage.ErrUnknownGroup):
 		return kerr.GroupIDNotFound.Code
 	}

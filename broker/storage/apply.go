@@ -335,8 +335,19 @@ func groupKey(topic string, p int32) []byte {
 	return append(append([]byte(topic), 0), partKey(p)...)
 }
 
+// validGroupKey reports whether a group ID can name a bucket: bbolt keys
+// are 1 to MaxKeySize bytes. (Kafka allows "" for OffsetCommit; kbox
+// refuses it with INVALID_GROUP_ID.)
+func validGroupKey(g string) bool { return g != "" && len(g) <= bolt.MaxKeySize }
+
 func (a *applier) commitOffsets(c CommitOffsets) (any, error) {
 	errs := make([]error, len(c.Offsets))
+	if !validGroupKey(c.Group) {
+		for i := range errs {
+			errs[i] = fmt.Errorf("%w: %d bytes", ErrInvalidGroupID, len(c.Group))
+		}
+		return errs, nil
+	}
 	gb, err := a.tx.Bucket(bucketGroups).CreateBucketIfNotExists([]byte(c.Group))
 	if err != nil {
 		return nil, fmt.Errorf("commit offsets for %s: %w", c.Group, err)
@@ -358,6 +369,10 @@ func (a *applier) deleteGroups(c DeleteGroups) (any, error) {
 	errs := make([]error, len(c.Groups))
 	groups := a.tx.Bucket(bucketGroups)
 	for i, g := range c.Groups {
+		if !validGroupKey(g) {
+			errs[i] = ErrUnknownGroup
+			continue
+		}
 		err := groups.DeleteBucket([]byte(g))
 		if errors.Is(err, bolt.ErrBucketNotFound) {
 			errs[i] = ErrUnknownGroup
@@ -370,7 +385,10 @@ func (a *applier) deleteGroups(c DeleteGroups) (any, error) {
 
 func (a *applier) deleteOffsets(c DeleteOffsets) (any, error) {
 	errs := make([]error, len(c.Parts))
-	gb := a.tx.Bucket(bucketGroups).Bucket([]byte(c.Group))
+	var gb *bolt.Bucket
+	if validGroupKey(c.Group) {
+		gb = a.tx.Bucket(bucketGroups).Bucket([]byte(c.Group))
+	}
 	for i, p := range c.Parts {
 		if gb == nil {
 			errs[i] = ErrUnknownGroup

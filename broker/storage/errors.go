@@ -33,6 +33,8 @@ var (
 	ErrPolicyViolation = errors.New("policy violation")
 	// ErrGroupNotEmpty means a group with live members cannot be deleted.
 	ErrGroupNotEmpty = errors.New("group not empty")
+	// ErrInvalidGroupID means a group ID is empty or too long to store.
+	ErrInvalidGroupID = errors.New("invalid group id")
 	// ErrUnknownGroup means no offsets are stored for the group.
 	ErrUnknownGroup = errors.New("group id not found")
 	// ErrCorruptCommand means a committed log entry cannot be decoded. It is
