@@ -25,7 +25,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newUpCommand(),
 		newVersionCommand(),
+		newTopicCommand(g),
+		newProduceCommand(g),
+		newConsumeCommand(g),
+		newGroupCommand(g),
 	)
-	_ = g
 	return root
 }
