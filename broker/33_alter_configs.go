@@ -1,0 +1,115 @@
+package broker
+
+// AlterConfigs, key 33, versions 0-2.
+//
+// Behaviour: replace semantics, as in Kafka: a TOPIC resource's configs
+// become exactly the ones given, every other key reverting to its default.
+// Each key must be a known topic config with a valid value (INVALID_CONFIG,
+// naming the key); a null value or a key given twice is INVALID_CONFIG or
+// INVALID_REQUEST. ValidateOnly checks without changing anything. A node
+// that cannot get the change committed (a follower that does not forward
+// it to the Raft leader) answers NOT_CONTROLLER.
+// BROKER resources are refused with INVALID_CONFIG: kbox fixes broker
+// configs at start-up. A resource listed twice is INVALID_REQUEST.
+//
+// Omissions: no alter-config policy; BROKER_LOGGER, CLIENT_METRICS and
+// GROUP resources are INVALID_REQUEST.
+//
+// Version notes: deprecated by IncrementalAlterConfigs (KIP-339) but still
+// served by Kafka 4; v1 adds throttling, v2 is flexible.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kbox-dev/kbox/broker/storage"
+)
+
+var alterConfigsAPI = api{key: 33, min: 0, max: 2, handle: handleAlterConfigs}
+
+// resourceKey names a config resource, to find duplicates in a request.
+type resourceKey struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+func handleAlterConfigs(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
+	r := req.Request.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	count := map[resourceKey]int{}
+	for _, rr := range r.Resources {
+		count[resourceKey{rr.ResourceType, rr.ResourceName}]++
+	}
+	for _, rr := range r.Resources {
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		if count[resourceKey{rr.ResourceType, rr.ResourceName}] > 1 {
+			err = newAPIErr(kerr.InvalidRequest.Code, "resource %s %q is listed more than once", rr.ResourceType, rr.ResourceName)
+		} else {
+			err = b.alterConfigsResource(ctx, &rr, r.ValidateOnly)
+		}
+		res.ErrorCode, res.ErrorMessage = answer(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) alterConfigsResource(ctx context.Context, rr *kmsg.AlterConfigsRequestResource, validateOnly bool) error {
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+		if _, err := b.alterableTopic(rr.ResourceName); err != nil {
+			return err
+		}
+		names := make([]string, len(rr.Configs))
+		values := make([]*string, len(rr.Configs))
+		for i, c := range rr.Configs {
+			names[i], values[i] = c.Name, c.Value
+		}
+		next, err := validateTopicConfigs(names, values)
+		if err != nil {
+			return err
+		}
+		if validateOnly {
+			return nil
+		}
+		return b.proposeConfigs(ctx, storage.AlterConfigs{Topic: rr.ResourceName, Replace: true, Set: next})
+	case kmsg.ConfigResourceTypeBroker:
+		if err := b.brokerResource(rr.ResourceName); err != nil {
+			return err
+		}
+		if len(rr.Configs) > 0 {
+			return b.alterBrokerConfig(rr.Configs[0].Name)
+		}
+		return nil
+	}
+	return newAPIErr(kerr.InvalidRequest.Code, "kbox does not alter configs of resource type %s", rr.ResourceType)
+}
+
+// alterableTopic checks that topic exists, returning its current state.
+func (b *Broker) alterableTopic(topic string) (storage.TopicInfo, error) {
+	if err := storage.ValidateTopicName(topic); err != nil {
+		return storage.TopicInfo{}, err
+	}
+	info, ok := b.store.Topic(topic)
+	if !ok {
+		return storage.TopicInfo{}, newAPIErr(kerr.UnknownTopicOrPartition.Code, "topic %s does not exist", topic)
+	}
+	return info, nil
+}
+
+// proposeConfigs commits a config change and returns its outcome.
+func (b *Broker) proposeConfigs(ctx context.Context, cmd storage.AlterConfigs) error {
+	ctx, cancel := adminContext(ctx, 0)
+	defer cancel()
+	res, err := b.propose(ctx, cmd)
+	if err != nil {
+		return b.proposeErr(err)
+	}
+	if e, ok := res.(error); ok {
+		return e
+	}
+	return nil
+}
