@@ -1,0 +1,202 @@
+package main
+
+// Go benchmarks of kbox's own hot paths, beside the cross-broker program:
+//
+//	go test ./bench -run '^$' -bench . -benchtime 2s
+//	go test ./bench -run '^$' -bench BrokerProduce -benchtime 500000x -cpuprofile /tmp/cpu.out
+//	go tool pprof -top -cum /tmp/cpu.out
+//
+// BenchmarkStorage* drive broker/storage directly (no Raft, no network);
+// BenchmarkBrokerProduce runs a whole node in-process (cluster.StartNode)
+// behind a kgo producer, which is how bench/README.md profiles kbox.
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kbox-dev/kbox/broker/storage"
+	"github.com/kbox-dev/kbox/cluster"
+)
+
+// recordBatch builds a v2 record batch of n records with values of size
+// bytes, no keys, no producer ID, as kgo sends it uncompressed.
+func recordBatch(n, size int) []byte {
+	var recs []byte
+	value := make([]byte, size)
+	for i := range n {
+		var body []byte
+		body = append(body, 0)                             // attributes
+		body = binary.AppendVarint(body, 0)                // timestamp delta
+		body = binary.AppendVarint(body, int64(i))         // offset delta
+		body = binary.AppendVarint(body, -1)               // key: null
+		body = binary.AppendVarint(body, int64(size))      // value length
+		body = append(body, value...)                      // value
+		body = binary.AppendVarint(body, 0)                // headers
+		recs = binary.AppendVarint(recs, int64(len(body))) // record length
+		recs = append(recs, body...)
+	}
+	b := make([]byte, storage.BatchHeaderLen, storage.BatchHeaderLen+len(recs))
+	be := binary.BigEndian
+	be.PutUint32(b[8:], uint32(len(b)+len(recs)-12)) // batch length
+	b[16] = 2                                        // magic
+	be.PutUint32(b[23:], uint32(n-1))                // last offset delta
+	be.PutUint64(b[27:], uint64(time.Now().UnixMilli()))
+	be.PutUint64(b[35:], uint64(time.Now().UnixMilli()))
+	be.PutUint64(b[43:], ^uint64(0)) // producer ID -1
+	be.PutUint16(b[51:], ^uint16(0)) // producer epoch -1
+	be.PutUint32(b[53:], ^uint32(0)) // base sequence -1
+	be.PutUint32(b[57:], uint32(n))
+	b = append(b, recs...)
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// benchStore opens a store in a temp dir with one topic "t" of one partition.
+func benchStore(b *testing.B) *storage.Store {
+	b.Helper()
+	s, err := storage.Open(filepath.Join(b.TempDir(), "state.db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	applyEntries(b, s, storage.CreateTopic{Name: "t", ID: [16]byte{1}, Partitions: 1})
+	return s
+}
+
+// applyEntries applies cmds as the next log entries, in one ApplyBatch as
+// Raft's BatchingFSM hands them over, and fails on any error result.
+func applyEntries(b *testing.B, s *storage.Store, cmds ...storage.Command) {
+	entries := make([]storage.Entry, len(cmds))
+	for i, c := range cmds {
+		data, err := storage.Encode(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries[i] = storage.Entry{Index: s.Applied() + 1 + uint64(i), Data: data}
+	}
+	res, err := s.ApplyBatch(entries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range res {
+		switch r := r.(type) {
+		case error:
+			b.Fatal(r)
+		case storage.AppendResult:
+			for _, p := range r.Parts {
+				if p.Err != nil {
+					b.Fatal(p.Err)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkStorageAppend measures Apply of Append commands, each one batch
+// of 160 records of 100 bytes (16 KiB, what kgo's 10 ms linger collects at
+// moderate rates), with 1 or 16 commands per bbolt transaction.
+func BenchmarkStorageAppend(b *testing.B) {
+	batch := recordBatch(160, 100)
+	for _, per := range []int{1, 16} {
+		b.Run(map[int]string{1: "entries=1", 16: "entries=16"}[per], func(b *testing.B) {
+			s := benchStore(b)
+			cmds := make([]storage.Command, per)
+			for i := range cmds {
+				cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
+			}
+			b.SetBytes(int64(len(batch) * per))
+			b.ResetTimer()
+			for range b.N {
+				applyEntries(b, s, cmds...)
+			}
+			b.ReportMetric(float64(b.N*per*160)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkStorageRead measures sequential reads of 1 MiB (a Fetch's
+// partition max bytes) from a partition of 64 MiB of 16 KiB batches.
+func BenchmarkStorageRead(b *testing.B) {
+	s := benchStore(b)
+	batch := recordBatch(160, 100)
+	cmds := make([]storage.Command, 64)
+	for i := range cmds {
+		cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
+	}
+	for range 64 {
+		applyEntries(b, s, cmds...)
+	}
+	end := int64(64 * 64 * 160)
+	var buf []byte
+	var off int64
+	b.ResetTimer()
+	for range b.N {
+		res, err := s.Read("t", 0, off, 1<<20, buf[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = res.Records
+		b.SetBytes(int64(len(res.Records)))
+		if off += int64(len(res.Records)/len(batch)) * 160; off >= end {
+			off = 0
+		}
+	}
+}
+
+// BenchmarkBrokerProduce produces b.N records of 100 bytes with acks=all
+// through a kgo client to a whole kbox node in this process: the Kafka
+// listener, the produce handler, Raft (one voter) and the store. Run it
+// with -cpuprofile to see where kbox's produce time goes.
+func BenchmarkBrokerProduce(b *testing.B) {
+	n, err := cluster.StartNode(cluster.Config{
+		DataDir: b.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off", AutoCreateTopics: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := n.WaitLeader(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(produceOpts(n.KafkaAddr(), kgo.DefaultProduceTopic("p"), kgo.AllowAutoTopicCreation())...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 100)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	failed := make(chan error, 1)
+	done := func(_ *kgo.Record, err error) {
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
+	}
+	b.SetBytes(100)
+	b.ResetTimer()
+	for range b.N {
+		cl.Produce(ctx, &kgo.Record{Value: value}, done)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	select {
+	case err := <-failed:
+		b.Fatal(err)
+	default:
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

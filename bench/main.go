@@ -1,0 +1,326 @@
+// Command bench measures kbox beside kfake and Apache Kafka in one run,
+// on the same machine and the same workload, and prints one table with
+// the ratios kbox/kfake and kbox/kafka (issue 8, "Benchmark"). `make bench`
+// runs it; bench/README.md explains the method and quotes a run.
+//
+// Every broker is a separate process on a random loopback port with a
+// fresh data dir: kbox is the real `kbox up` binary built fresh, kfake runs
+// in bench/kfakeserver, Apache Kafka (KRaft, one node) is started by
+// peers/kafka/kafka.sh where Java is present. The producers and consumers
+// are franz-go (kgo) clients inside this process. Brokers run one at a
+// time so they do not compete for the machine.
+//
+//	go run ./bench                  # full run, about 5 minutes
+//	go run ./bench -quick           # a tenth of the records, a smoke run
+//	go run ./bench -targets kbox,kfake -scale 0.5
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command line flags.
+type options struct {
+	targets      []string
+	scale        float64
+	starts       int
+	latencyRate  int
+	latencyDur   time.Duration
+	settle       time.Duration
+	phaseTimeout time.Duration
+	out          string
+	kboxBin      string
+	keep         bool
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	targets := fs.String("targets", "kbox,kfake,kafka", "comma-separated brokers to measure")
+	quick := fs.Bool("quick", false, "smoke run: -scale 0.1, 2 starts, 3 s of latency")
+	fs.Float64Var(&o.scale, "scale", 1, "multiplies the record counts (1,000,000 × 100 B and 200,000 × 1 KiB)")
+	fs.IntVar(&o.starts, "starts", 3, "start-ups measured per broker (the median is reported)")
+	fs.IntVar(&o.latencyRate, "latency-rate", 5000, "records per second of the latency phase")
+	fs.DurationVar(&o.latencyDur, "latency-duration", 10*time.Second, "length of the latency phase")
+	fs.DurationVar(&o.settle, "settle", time.Second, "idle time after start-up before reading RSS")
+	fs.DurationVar(&o.phaseTimeout, "phase-timeout", 5*time.Minute, "limit of each produce or consume phase")
+	fs.StringVar(&o.out, "out", "bench/out/latest.md", "markdown report, relative to the module root")
+	fs.StringVar(&o.kboxBin, "kbox", "", "kbox binary to measure (default: go build ./cmd/kbox into a temp dir)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (data dirs, binaries)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if *quick {
+		o.scale, o.starts, o.latencyDur = 0.1, 2, 3*time.Second
+	}
+	o.targets = strings.Split(*targets, ",")
+	if o.scale <= 0 || o.starts < 1 || o.latencyRate < 1 || o.latencyDur <= 0 {
+		return o, fmt.Errorf("-scale, -starts, -latency-rate and -latency-duration must be positive")
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, o)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// workloads are the throughput phases, scaled.
+func workloads(scale float64) []workload {
+	n100, n1k := max(1, int(1_000_000*scale)), max(1, int(200_000*scale))
+	return []workload{
+		{records: n100, size: 100, partitions: 1},
+		{records: n100, size: 100, partitions: 6},
+		{records: n1k, size: 1024, partitions: 1},
+		{records: n1k, size: 1024, partitions: 6},
+	}
+}
+
+const latencyTopic = "bench-latency"
+
+func run(ctx context.Context, o options) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "kbox-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(os.Stderr, "bench: keeping %s\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	logDir := filepath.Join(root, "bench", "out", "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	targets, err := prepareTargets(ctx, o, root, tmp)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	results := map[string]*result{}
+	var failed []string
+	for _, t := range targets {
+		r := &result{skip: t.skip}
+		if t.skip == "" {
+			r = measure(ctx, o, t, tmp, logDir)
+		}
+		if r.err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", t.name, r.err))
+		}
+		results[t.name] = r
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	rep := report{o: o, results: results, took: time.Since(began), host: hostInfo()}
+	md := rep.markdown()
+	fmt.Println(rep.table())
+	path := filepath.Join(root, o.out)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: report in %s, broker logs in %s (%s)\n", path, logDir, rep.took.Round(time.Second))
+	if len(failed) > 0 {
+		return fmt.Errorf("FAILED:\n  %s", strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+// result is everything measured of one target.
+type result struct {
+	skip     string
+	err      error
+	notes    []string
+	startups []time.Duration
+	rss      []int64
+	produce  []throughput // indexed like workloads()
+	consume  []throughput
+	cpu      map[int]*cpuUse // by record size
+	lat      latency
+}
+
+// cpuUse is broker CPU time spent moving records.
+type cpuUse struct {
+	seconds float64
+	records int
+}
+
+func (c cpuUse) perMillion() float64 { return c.seconds / (float64(c.records) / 1e6) }
+
+func measure(ctx context.Context, o options, t *target, tmp, logDir string) *result {
+	r := &result{cpu: map[int]*cpuUse{}}
+	if r.err = measureStartups(ctx, o, t, tmp, logDir, r); r.err != nil {
+		return r
+	}
+	r.err = measureWorkloads(ctx, o, t, tmp, logDir, r)
+	return r
+}
+
+// measureStartups starts the target o.starts times on fresh data dirs,
+// timing the first Metadata answer and reading the idle RSS.
+func measureStartups(ctx context.Context, o options, t *target, tmp, logDir string, r *result) error {
+	for i := range o.starts {
+		b, err := launch(t, filepath.Join(tmp, fmt.Sprintf("%s-start%d", t.name, i)), logDir, 1)
+		if err != nil {
+			return err
+		}
+		up, err := startOnce(ctx, o, b, r)
+		if serr := b.stop(); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return fmt.Errorf("start-up %d: %w", i+1, err)
+		}
+		progress("%s: start-up %d: first Metadata answer after %s", t.name, i+1, up.Round(100*time.Microsecond))
+	}
+	return nil
+}
+
+func startOnce(ctx context.Context, o options, b *broker, r *result) (time.Duration, error) {
+	at, err := firstMetadata(ctx, b)
+	if err != nil {
+		return 0, err
+	}
+	began, err := b.p.started(time.Second)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(o.settle):
+	}
+	rss, err := rssBytes(b.p.pid)
+	if err != nil {
+		return 0, err
+	}
+	up := at.Sub(began)
+	r.startups, r.rss = append(r.startups, up), append(r.rss, rss)
+	return up, nil
+}
+
+// measureWorkloads runs every throughput phase and the latency phase on
+// one broker process with a fresh data dir.
+func measureWorkloads(ctx context.Context, o options, t *target, tmp, logDir string, r *result) (err error) {
+	b, err := launch(t, filepath.Join(tmp, t.name+"-data"), logDir, 1)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := b.stop(); err == nil {
+			err = serr
+		}
+	}()
+	if _, err := firstMetadata(ctx, b); err != nil {
+		return err
+	}
+	ws := workloads(o.scale)
+	topics := []topicSpec{{name: latencyTopic, partitions: 1}}
+	for _, w := range ws {
+		topics = append(topics, topicSpec{name: w.topic(), partitions: w.partitions})
+	}
+	note, err := createTopics(ctx, b, topics)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	if note != "" {
+		r.notes = append(r.notes, note)
+	}
+	for _, w := range ws {
+		if err := runWorkload(ctx, o, b, w, r); err != nil {
+			return fmt.Errorf("%s: %w", w.label(), err)
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, o.latencyDur+o.phaseTimeout)
+	defer cancel()
+	if r.lat, err = produceLatency(lctx, b.addr(), latencyTopic, o.latencyRate, o.latencyDur, 100); err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	progress("%s: latency at %d rec/s: p50 %s, p99 %s, max %s", t.name, o.latencyRate, r.lat.p50, r.lat.p99, r.lat.max)
+	return nil
+}
+
+func runWorkload(ctx context.Context, o options, b *broker, w workload, r *result) error {
+	values := payloads(w.records, w.size)
+	cpu0, err := cpuSeconds(b.p.pid)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, o.phaseTimeout)
+	prod, perPart, err := produce(pctx, b.addr(), w.topic(), values)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	values = nil
+	progress("%s: produce %s: %s rec/s, %.1f MB/s", b.t.name, w.label(), thousands(prod.recordsPerSec()), prod.mbPerSec())
+	cctx, cancel := context.WithTimeout(ctx, o.phaseTimeout)
+	cons, err := consume(cctx, b.addr(), w.topic(), perPart, w.size)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	progress("%s: consume %s: %s rec/s, %.1f MB/s", b.t.name, w.label(), thousands(cons.recordsPerSec()), cons.mbPerSec())
+	cpu1, err := cpuSeconds(b.p.pid)
+	if err != nil {
+		return err
+	}
+	r.produce, r.consume = append(r.produce, prod), append(r.consume, cons)
+	c := r.cpu[w.size]
+	if c == nil {
+		c = &cpuUse{}
+		r.cpu[w.size] = c
+	}
+	c.seconds += cpu1 - cpu0
+	c.records += w.records
+	return nil
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// moduleRoot is the directory of the go.mod that holds this program.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run the bench from inside the kbox module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func median[T int64 | time.Duration](xs []T) T {
+	s := append([]T(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
