@@ -3,6 +3,8 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -18,6 +20,15 @@ type fsm struct {
 	// fatal stops the node: a committed entry that cannot be applied must
 	// never be skipped.
 	fatal func(error)
+	// waiters receive the results of commands this node forwarded to the
+	// leader (forward.go), found by the nonce in the entry's Extensions.
+	waiters *waiters
+
+	// restores counts snapshots installed from the leader; lastRestore is
+	// how long the latest took, in nanoseconds, and restoredBytes its size.
+	restores      atomic.Int64
+	lastRestore   atomic.Int64
+	restoredBytes atomic.Int64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -41,6 +52,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			res[i] = errApplyFailed{err}
 		}
 	}
+	for i, l := range logs {
+		if len(l.Extensions) > 0 && f.waiters != nil {
+			f.waiters.deliver(l.Extensions, res[i])
+		}
+	}
 	return res
 }
 
@@ -56,9 +72,33 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{sn: sn}, nil
 }
 
+// Restore replaces the store with a snapshot the leader sent (raft does
+// not restore on start: the store is durable by itself, see Node.recover).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.store.Restore(rc)
+	start := time.Now()
+	cr := &countingReader{r: rc}
+	if err := f.store.Restore(cr); err != nil {
+		return err
+	}
+	if f.waiters != nil {
+		f.waiters.failAll()
+	}
+	f.lastRestore.Store(int64(time.Since(start)))
+	f.restoredBytes.Store(cr.n)
+	f.restores.Add(1)
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type fsmSnapshot struct{ sn *storage.Snapshot }

@@ -1,16 +1,27 @@
 package cluster
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// httpHandler serves /healthz (200 once the node can serve Kafka requests)
-// and /metrics (Prometheus text format).
+// httpHandler serves /healthz (200 once the node can serve Kafka requests),
+// /metrics (Prometheus text format) and the cluster API:
+//
+//	GET    /cluster              ClusterStatus as JSON
+//	POST   /cluster/members      add a voter: {"id": 4, "raft_addr": "host:port"}
+//	DELETE /cluster/members/{id} remove a member
+//	POST   /cluster/restart      restart this node in place (202; see RequestRestart)
+//	POST   /cluster/snapshot     take a Raft snapshot and truncate the log
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -22,7 +33,79 @@ func (n *Node) httpHandler() http.Handler {
 		fmt.Fprintf(w, "ok: node %d, leader %d, epoch %d, applied %d\n", n.cfg.NodeID, id, epoch, n.store.Applied())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /cluster", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, n.Status())
+	})
+	mux.HandleFunc("POST /cluster/members", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID       int32  `json:"id"`
+			RaftAddr string `json:"raft_addr"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("decode body: %w", err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := n.AddVoter(ctx, req.ID, req.RaftAddr); err != nil {
+			writeError(w, httpStatus(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"added": req.ID})
+	})
+	mux.HandleFunc("DELETE /cluster/members/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 32)
+		if err != nil || id <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("node id %q: want a positive integer", r.PathValue("id")))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := n.RemoveMember(ctx, int32(id)); err != nil {
+			writeError(w, httpStatus(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"removed": id})
+	})
+	mux.HandleFunc("POST /cluster/restart", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusAccepted, map[string]any{"restarting": n.cfg.NodeID})
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		go n.RequestRestart()
+	})
+	mux.HandleFunc("POST /cluster/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.Snapshot(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		idx, size := n.snapshotInfo()
+		writeJSON(w, http.StatusOK, map[string]any{"snapshot_index": idx, "snapshot_bytes": size})
+	})
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// httpStatus maps a membership error to an HTTP status: 409 for a
+// rejected request, 503 when no leader could take it.
+func httpStatus(err error) int {
+	var re *rpcError
+	switch {
+	case errors.As(err, &re) && re.code == codeRejected:
+		return http.StatusConflict
+	case errors.As(err, &re) && re.code == codeNotLeader, errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // raftCollector exports Raft state and store figures at scrape time.

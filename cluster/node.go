@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +29,8 @@ import (
 
 // Config configures one node. Addresses of "off" or "" disable a listener.
 type Config struct {
-	// NodeID is the Raft server ID and the Kafka broker ID. Default 1.
+	// NodeID is the Raft server ID and the Kafka broker ID, a positive
+	// integer unique in the cluster. Default 1.
 	NodeID int32
 	// DataDir holds the state store, the Raft log and snapshots.
 	DataDir string
@@ -36,23 +39,45 @@ type Config struct {
 	// AdvertisedAddr is the address clients are told to use; default the
 	// bound KafkaAddr.
 	AdvertisedAddr string
-	// HTTPAddr serves /healthz and /metrics.
+	// HTTPAddr serves /healthz, /metrics and /cluster.
 	HTTPAddr string
-	// RaftAddr is the Raft transport address. Empty runs a single node
-	// with an in-memory transport (no network port).
+	// RaftAddr is the Raft transport address (it also carries the cluster
+	// RPCs), a concrete host:port other members can reach. Empty runs a
+	// single node with an in-memory transport (no network port).
 	RaftAddr string
+	// Join is the Raft address of any member of an existing cluster. A node
+	// without Raft state asks it to be added as a voter instead of
+	// bootstrapping a new cluster; a node with state ignores it and rejoins
+	// as the member it was.
+	Join string
 	// Fsync makes the Raft log and the store fsync every commit.
 	Fsync bool
-	// FastTimeouts shortens Raft's heartbeat and election timeouts, for
-	// tests. A single node always uses short timeouts: it has no one to
-	// wait for.
+	// FastTimeouts shortens Raft's heartbeat, election and leader lease
+	// timeouts to 100ms (default 500ms, 500ms, 250ms) and the status poll to
+	// 50ms (default 200ms), for tests: failover then takes a fraction of a
+	// second. A single node without RaftAddr always uses short timeouts: it
+	// has no one to wait for.
 	FastTimeouts bool
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
 	// DefaultPartitions is num.partitions.
 	DefaultPartitions int32
+	// SnapshotThreshold is how many Raft log entries since the last
+	// snapshot make the node take a new one and truncate its log. Default
+	// 16384.
+	SnapshotThreshold uint64
+	// TrailingLogs is how many entries a truncation keeps, so a follower
+	// that was briefly away catches up from the log rather than from a
+	// snapshot. Default 10240.
+	TrailingLogs uint64
+	// SnapshotInterval is how often Raft checks SnapshotThreshold. Default
+	// 120s (Raft's).
+	SnapshotInterval time.Duration
 	// Logger receives the node's logs; default slog.Default().
 	Logger *slog.Logger
+
+	// isolated starts the node cut off from its peers (Cluster.Isolate).
+	isolated bool
 }
 
 // Node is one kbox node: Raft, the state store, the Kafka broker and the
@@ -63,18 +88,32 @@ type Node struct {
 	store *storage.Store
 	raft  *raft.Raft
 	logs  *raftboltdb.BoltStore
+	snaps *raft.FileSnapshotStore
+	fsm   *fsm
 	trans raft.Transport
+	mux   *muxLayer  // nil without RaftAddr
+	rpc   *rpcClient // nil without RaftAddr
 	brk   *broker.Broker
 	reg   *prometheus.Registry
 
-	kafkaLn net.Listener
-	httpSrv *http.Server
-	httpLn  net.Listener
+	kafkaLn    net.Listener
+	advertised string
+	httpSrv    *http.Server
+	httpLn     net.Listener
 
 	// epochReady is the Raft term for which this node, as leader, has
 	// committed NewEpoch; writes are refused until it equals the term.
 	epochReady atomic.Uint64
 
+	waiters      waiters
+	mon          monitor
+	startedAt    time.Time
+	lastRegister time.Time // owned by pollLoop
+
+	// ready is closed once the node has started; RPCs that arrive earlier wait.
+	ready     chan struct{}
+	ctx       context.Context // ends at Close
+	cancel    context.CancelFunc
 	fatalOnce sync.Once
 	fatalErr  atomic.Pointer[error]
 	stop      chan struct{}
@@ -83,11 +122,18 @@ type Node struct {
 	closeErr  error
 }
 
-// StartNode opens the node's data, starts Raft (bootstrapping a new single
-// voter when there is no state yet) and its listeners.
+// StartNode opens the node's data, starts Raft (bootstrapping a new
+// cluster when there is no state and no Join address, or joining through
+// Join) and its listeners.
 func StartNode(cfg Config) (_ *Node, err error) {
 	if cfg.NodeID == 0 {
 		cfg.NodeID = 1
+	}
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("node id %d: must be positive", cfg.NodeID)
+	}
+	if cfg.Join != "" && cfg.RaftAddr == "" {
+		return nil, errors.New("joining a cluster needs a raft address")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -95,7 +141,9 @@ func StartNode(cfg Config) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), reg: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), ready: make(chan struct{}), reg: prometheus.NewRegistry(), startedAt: time.Now()}
+	n.mon.catchUp = -1
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -104,7 +152,8 @@ func StartNode(cfg Config) (_ *Node, err error) {
 	if n.store, err = storage.Open(filepath.Join(cfg.DataDir, "state.db"), storage.Options{Fsync: cfg.Fsync}); err != nil {
 		return nil, err
 	}
-	if err := n.startRaft(); err != nil {
+	existing, err := n.startRaft()
+	if err != nil {
 		return nil, err
 	}
 	if err := n.startBroker(); err != nil {
@@ -113,65 +162,114 @@ func StartNode(cfg Config) (_ *Node, err error) {
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
+	close(n.ready)
+	n.wg.Add(2)
 	go n.watchLeadership()
+	go n.pollLoop()
+	if cfg.Join != "" && !existing {
+		n.wg.Add(1)
+		go n.joinLoop(cfg.Join)
+	}
 	return n, nil
 }
 
 func (n *Node) raftID() raft.ServerID { return raft.ServerID(strconv.Itoa(int(n.cfg.NodeID))) }
 
-func (n *Node) startRaft() error {
+func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = n.raftID()
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}})
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n}, DisableTime: true})
 	rc.NoSnapshotRestoreOnStart = true // the store is durable by itself; see recover
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
-	rc.SnapshotThreshold = 16384
-	rc.TrailingLogs = 10240
-	if n.cfg.RaftAddr == "" || n.cfg.FastTimeouts {
-		rc.HeartbeatTimeout = 50 * time.Millisecond
-		rc.ElectionTimeout = 50 * time.Millisecond
-		rc.LeaderLeaseTimeout = 50 * time.Millisecond
+	rc.SnapshotThreshold = cmp.Or(n.cfg.SnapshotThreshold, 16384)
+	rc.TrailingLogs = cmp.Or(n.cfg.TrailingLogs, 10240)
+	rc.SnapshotInterval = cmp.Or(n.cfg.SnapshotInterval, rc.SnapshotInterval)
+	switch {
+	case n.cfg.RaftAddr == "":
+		// One voter on the in-memory transport: nobody to wait for, so
+		// elect at once (10-20ms) and let `kbox up` start in well under
+		// 100ms.
+		rc.HeartbeatTimeout = 10 * time.Millisecond
+		rc.ElectionTimeout = 10 * time.Millisecond
+		rc.LeaderLeaseTimeout = 10 * time.Millisecond
 		rc.CommitTimeout = 5 * time.Millisecond
+	case n.cfg.FastTimeouts:
+		rc.HeartbeatTimeout = fastTimeout
+		rc.ElectionTimeout = fastTimeout
+		rc.LeaderLeaseTimeout = fastTimeout
+		rc.CommitTimeout = 5 * time.Millisecond
+	default:
+		rc.HeartbeatTimeout = 500 * time.Millisecond
+		rc.ElectionTimeout = 500 * time.Millisecond
+		rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	}
+	return rc
+}
+
+// startRaft opens the Raft log and snapshots, the transport and Raft; it
+// reports whether the node had Raft state already.
+func (n *Node) startRaft() (bool, error) {
+	rc := n.raftConfig()
 	var err error
 	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), NoSync: !n.cfg.Fsync})
 	if err != nil {
-		return fmt.Errorf("open raft log: %w", err)
+		return false, fmt.Errorf("open raft log: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, rc.Logger)
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, rc.Logger); err != nil {
+		return false, fmt.Errorf("open snapshots: %w", err)
+	}
+	if err := n.recover(n.snaps); err != nil {
+		return false, err
+	}
+	addr, err := n.startTransport(rc)
 	if err != nil {
-		return fmt.Errorf("open snapshots: %w", err)
+		return false, err
 	}
-	if err := n.recover(snaps); err != nil {
-		return err
+	n.fsm = &fsm{store: n.store, fatal: n.fail, waiters: &n.waiters}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
+		return false, fmt.Errorf("start raft: %w", err)
 	}
-	addr := raft.ServerAddress(n.cfg.RaftAddr)
-	if n.cfg.RaftAddr == "" {
-		addr, n.trans = raft.NewInmemTransport(raft.ServerAddress("node-" + string(n.raftID())))
-	} else {
-		t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, rc.Logger)
-		if err != nil {
-			return fmt.Errorf("raft transport %s: %w", n.cfg.RaftAddr, err)
-		}
-		n.trans, addr = t, t.LocalAddr()
-	}
-	f := &fsm{store: n.store, fatal: n.fail}
-	if n.raft, err = raft.NewRaft(rc, f, n.logs, n.logs, snaps, n.trans); err != nil {
-		return fmt.Errorf("start raft: %w", err)
-	}
-	existing, err := raft.HasExistingState(n.logs, n.logs, snaps)
+	existing, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
 	if err != nil {
-		return fmt.Errorf("raft state: %w", err)
+		return false, fmt.Errorf("raft state: %w", err)
 	}
-	if !existing {
+	if !existing && n.cfg.Join == "" {
 		cfg := raft.Configuration{Servers: []raft.Server{{ID: n.raftID(), Address: addr}}}
 		if err := n.raft.BootstrapCluster(cfg).Error(); err != nil {
-			return fmt.Errorf("bootstrap raft: %w", err)
+			return false, fmt.Errorf("bootstrap raft: %w", err)
 		}
 	}
-	return nil
+	return existing, nil
+}
+
+// startTransport starts the in-memory transport of a single node, or the
+// TCP listener Raft shares with the cluster RPCs.
+func (n *Node) startTransport(rc *raft.Config) (raft.ServerAddress, error) {
+	if n.cfg.RaftAddr == "" {
+		addr, t := raft.NewInmemTransport(raft.ServerAddress("node-" + string(n.raftID())))
+		n.trans = t
+		return addr, nil
+	}
+	m, err := newMuxLayer(n.cfg.RaftAddr, n.log, n.serveRPC)
+	if err != nil {
+		return "", err
+	}
+	n.mux, n.rpc = m, newRPCClient(m)
+	m.setIsolated(n.cfg.isolated)
+	if tcp, ok := m.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return "", fmt.Errorf("raft address %s: give a host other members can reach, not an unspecified address", n.cfg.RaftAddr)
+	}
+	if n.cfg.Join == m.Addr().String() {
+		return "", fmt.Errorf("--join %s is this node's own raft address", n.cfg.Join)
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  raftStream{m},
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  rc.Logger,
+	})
+	return raft.ServerAddress(m.Addr().String()), nil
 }
 
 // recover restores the latest Raft snapshot into the store when the store
@@ -203,14 +301,13 @@ func (n *Node) startBroker() error {
 		return fmt.Errorf("kafka listener: %w", err)
 	}
 	n.kafkaLn = ln
-	adv := n.cfg.AdvertisedAddr
-	if adv == "" {
-		adv = ln.Addr().String()
-	}
+	n.advertised = cmp.Or(n.cfg.AdvertisedAddr, ln.Addr().String())
 	n.brk = broker.New(broker.Config{
 		NodeID:            n.cfg.NodeID,
 		ClusterID:         "kbox",
-		Advertised:        adv,
+		Advertised:        n.advertised,
+		Brokers:           n.brokers,
+		InSync:            n.inSync,
 		AutoCreateTopics:  n.cfg.AutoCreateTopics,
 		DefaultPartitions: n.cfg.DefaultPartitions,
 		Logger:            n.log,
@@ -262,35 +359,6 @@ func (n *Node) claimEpoch() {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// Propose implements broker.Replicator.
-func (n *Node) Propose(ctx context.Context, cmd storage.Command) (any, error) {
-	if n.raft.State() != raft.Leader || n.epochReady.Load() != n.raft.CurrentTerm() {
-		return nil, broker.ErrNotLeader
-	}
-	data, err := storage.Encode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	timeout := 10 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = time.Until(d)
-	}
-	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return nil, broker.ErrNotLeader
-		}
-		if errors.Is(err, raft.ErrEnqueueTimeout) {
-			return nil, context.DeadlineExceeded
-		}
-		return nil, fmt.Errorf("propose %s: %w", cmd.Op(), err)
-	}
-	if e, ok := f.Response().(errApplyFailed); ok {
-		return nil, e.err
-	}
-	return f.Response(), nil
 }
 
 // Leader implements broker.Replicator.
@@ -346,6 +414,30 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLn.Addr().String()
 }
 
+// ID is the node's ID (its Kafka broker ID).
+func (n *Node) ID() int32 { return n.cfg.NodeID }
+
+// RaftAddr is the bound Raft address, or "" for a single node without one.
+func (n *Node) RaftAddr() string {
+	if n.mux == nil {
+		return ""
+	}
+	return n.mux.Addr().String()
+}
+
+// AdvertisedAddr is the Kafka address clients are given, or "" when the
+// Kafka listener is off.
+func (n *Node) AdvertisedAddr() string { return n.advertised }
+
+// Snapshot takes a Raft snapshot now and truncates the log behind it,
+// keeping Config.TrailingLogs entries.
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
 // Store is the node's state store, for reads.
 func (n *Node) Store() *storage.Store { return n.store }
 
@@ -361,18 +453,39 @@ func (n *Node) Err() error {
 }
 
 // fail records a fatal error and stops the node.
-func (n *Node) fail(err error) {
+func (n *Node) fail(err error) { n.stopWith(err) }
+
+// stopWith records why the node stops and closes it in the background.
+func (n *Node) stopWith(err error) {
 	n.fatalOnce.Do(func() {
 		n.fatalErr.Store(&err)
-		n.log.Error("node stopping", "err", err)
+		if errors.Is(err, ErrRemoved) || errors.Is(err, ErrRestartRequested) {
+			n.log.Info("node stopping", "reason", err)
+		} else {
+			n.log.Error("node stopping", "err", err)
+		}
 		go n.Close()
 	})
+}
+
+// RequestRestart stops the node with ErrRestartRequested, first handing
+// leadership to another voter if it leads, so that its supervisor can
+// start it again from disk (POST /cluster/restart, kbox cluster
+// rolling-restart).
+func (n *Node) RequestRestart() {
+	if n.raft != nil && n.raft.State() == raft.Leader && n.mux != nil {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("leadership transfer before restart", "err", err)
+		}
+	}
+	n.stopWith(ErrRestartRequested)
 }
 
 // Close stops the listeners, Raft and the store, in that order.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.cancel()
 		var errs []error
 		if n.httpSrv != nil {
 			errs = append(errs, n.httpSrv.Close())
@@ -388,6 +501,10 @@ func (n *Node) Close() error {
 		if c, ok := n.trans.(io.Closer); ok {
 			errs = append(errs, c.Close())
 		}
+		if n.mux != nil {
+			n.mux.Close()
+			n.rpc.close()
+		}
 		n.wg.Wait()
 		if n.logs != nil {
 			errs = append(errs, n.logs.Close())
@@ -400,11 +517,30 @@ func (n *Node) Close() error {
 	return n.closeErr
 }
 
-// slogWriter feeds hclog's text lines into slog.
-type slogWriter struct{ log *slog.Logger }
+// fastTimeout is Raft's heartbeat, election and lease timeout with
+// Config.FastTimeouts.
+const fastTimeout = 100 * time.Millisecond
+
+// slogWriter feeds hclog's text lines ("[WARN]  raft: msg: k=v") into the
+// node's slog logger at their level; once the node stops, Raft's
+// complaints about closed connections go to debug.
+type slogWriter struct{ n *Node }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn(string(trimNewline(p)), "component", "raft")
+	line := string(trimNewline(p))
+	level := slog.LevelWarn
+	for prefix, l := range map[string]slog.Level{"[ERROR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug} {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			line, level = strings.TrimSpace(rest), l
+			break
+		}
+	}
+	select {
+	case <-w.n.stop:
+		level = slog.LevelDebug
+	default:
+	}
+	w.n.log.Log(context.Background(), level, line, "component", "raft")
 	return len(p), nil
 }
 
