@@ -61,6 +61,7 @@ Example:
 		},
 	}
 	bindClientFlags(cmd, g)
+	cmd.PersistentFlags().Lookup("format").Usage = "record format: table, json or a Go template (env KBOX_FORMAT)"
 	f := cmd.Flags()
 	f.StringVarP(&o.from, "from", "o", "end", "where to start: beginning, end, N, -N or an RFC 3339 time")
 	f.Int32VarP(&o.partition, "partition", "p", -1, "consume only this partition (-1: all; not with --group)")
@@ -129,7 +130,7 @@ func runConsume(cmd *cobra.Command, g *globals, o consumeOptions, topic string) 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := consumeLoop(ctx, cl, rw, o)
-	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records from %s\n", n, topic)
+	fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d %s from %s\n", n, plural(n, "record"), topic)
 	return err
 }
 
@@ -182,6 +183,14 @@ func consumeLoop(ctx context.Context, cl *kgo.Client, rw *recordWriter, o consum
 		}
 	}
 	return n, nil
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // recordWriter prints consumed records in the --format and --print chosen.

@@ -218,7 +218,7 @@ func printProduceSummary(w io.Writer, format string, s produceSummary) error {
 	if p.json {
 		return p.print(s)
 	}
-	_, err = fmt.Fprintf(w, "produced %d records (%d bytes) to %s in %dms; per partition %s\n",
-		s.Records, s.Bytes, s.Topic, s.Millis, orDash(strings.Join(counts, " ")))
+	_, err = fmt.Fprintf(w, "produced %d %s (%d bytes) to %s in %dms; per partition %s\n",
+		s.Records, plural(int(s.Records), "record"), s.Bytes, s.Topic, s.Millis, orDash(strings.Join(counts, " ")))
 	return err
 }
