@@ -226,6 +226,7 @@ type resetTarget struct {
 	earliest, latest bool
 	offset           int64 // -1: not given
 	datetime         string
+	since            int64 // datetime in Unix milliseconds
 }
 
 // resetRow is one partition of reset-offsets' plan.
@@ -316,65 +317,95 @@ Example:
 
 // planReset computes each partition's new offset without changing anything.
 func planReset(ctx context.Context, adm *kadm.Client, group string, topics []string, all bool, to resetTarget) ([]resetRow, error) {
-	var since int64
 	if to.datetime != "" {
 		t, err := time.Parse(time.RFC3339Nano, to.datetime)
 		if err != nil {
 			return nil, fmt.Errorf("--to-datetime: %w", err)
 		}
-		since = t.UnixMilli()
+		to.since = t.UnixMilli()
 	}
-	dg, err := adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, fmt.Errorf("describe group: %w", err)
+	if err := checkInactive(ctx, adm, group); err != nil {
+		return nil, err
 	}
-	if d, ok := dg[group]; ok {
-		if d.Err != nil {
-			return nil, fmt.Errorf("describe group: %w", withMessage(d.Err, d.ErrMessage))
-		}
-		if len(d.Members) > 0 || (d.State != "Empty" && d.State != "Dead") {
-			return nil, fmt.Errorf("group is %s with %d members: offsets can only be reset when it has none (stop its consumers first)", d.State, len(d.Members))
-		}
-	}
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err == nil {
-		err = committed.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch offsets: %w", err)
-	}
-	if all {
-		topics = committed.Partitions().Topics()
-		if len(topics) == 0 {
-			return nil, errors.New("--all-topics: the group has no committed offsets")
-		}
-	}
-	tds, err := adm.ListTopics(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
-	}
-	if err := tds.Error(); err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
-	}
-	starts, ends, err := listStartEnd(ctx, adm, topics)
+	in, err := loadResetInputs(ctx, adm, group, topics, all, to)
 	if err != nil {
 		return nil, err
 	}
-	var after kadm.ListedOffsets
-	if to.datetime != "" {
-		if after, err = adm.ListOffsetsAfterMilli(ctx, since, topics...); err != nil {
-			return nil, fmt.Errorf("list offsets after %s: %w", to.datetime, err)
+	return to.plan(group, in)
+}
+
+// checkInactive refuses a group that has members: their commits would
+// overwrite the reset, as Kafka's tool warns.
+func checkInactive(ctx context.Context, adm *kadm.Client, group string) error {
+	dg, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe group: %w", err)
+	}
+	d, ok := dg[group]
+	if !ok {
+		return nil
+	}
+	if d.Err != nil {
+		return fmt.Errorf("describe group: %w", withMessage(d.Err, d.ErrMessage))
+	}
+	if len(d.Members) > 0 || (d.State != "Empty" && d.State != "Dead") {
+		return fmt.Errorf("group is %s with %d members: offsets can only be reset when it has none (stop its consumers first)", d.State, len(d.Members))
+	}
+	return nil
+}
+
+// resetInputs are the offsets a reset plan is computed from.
+type resetInputs struct {
+	committed           kadm.OffsetResponses
+	topics              kadm.TopicDetails
+	starts, ends, after kadm.ListedOffsets
+}
+
+func loadResetInputs(ctx context.Context, adm *kadm.Client, group string, topics []string, all bool, to resetTarget) (resetInputs, error) {
+	var in resetInputs
+	var err error
+	if in.committed, err = adm.FetchOffsets(ctx, group); err == nil {
+		err = in.committed.Error()
+	}
+	if err != nil {
+		return in, fmt.Errorf("fetch offsets: %w", err)
+	}
+	if all {
+		if topics = in.committed.Partitions().Topics(); len(topics) == 0 {
+			return in, errors.New("--all-topics: the group has no committed offsets")
 		}
 	}
+	if in.topics, err = adm.ListTopics(ctx, topics...); err == nil {
+		err = in.topics.Error()
+	}
+	if err != nil {
+		return in, fmt.Errorf("list topics: %w", err)
+	}
+	if in.starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+		return in, fmt.Errorf("list start offsets: %w", err)
+	}
+	if in.ends, err = adm.ListEndOffsets(ctx, topics...); err != nil {
+		return in, fmt.Errorf("list end offsets: %w", err)
+	}
+	if to.datetime != "" {
+		if in.after, err = adm.ListOffsetsAfterMilli(ctx, to.since, topics...); err != nil {
+			return in, fmt.Errorf("list offsets after %s: %w", to.datetime, err)
+		}
+	}
+	return in, nil
+}
+
+// plan picks each partition's new offset from the inputs.
+func (to resetTarget) plan(group string, in resetInputs) ([]resetRow, error) {
 	var rows []resetRow
-	for _, td := range tds.Sorted() {
+	for _, td := range in.topics.Sorted() {
 		for _, pd := range td.Partitions.Sorted() {
 			r := resetRow{Group: group, Topic: td.Topic, Partition: pd.Partition, Current: -1}
-			if c, ok := committed.Lookup(td.Topic, pd.Partition); ok {
+			if c, ok := in.committed.Lookup(td.Topic, pd.Partition); ok {
 				r.Current = c.At
 			}
-			start, sok := starts.Lookup(td.Topic, pd.Partition)
-			end, eok := ends.Lookup(td.Topic, pd.Partition)
+			start, sok := in.starts.Lookup(td.Topic, pd.Partition)
+			end, eok := in.ends.Lookup(td.Topic, pd.Partition)
 			if !sok || !eok || start.Err != nil || end.Err != nil {
 				return nil, fmt.Errorf("%s[%d]: no log start or end offset", td.Topic, pd.Partition)
 			}
@@ -385,9 +416,9 @@ func planReset(ctx context.Context, adm *kadm.Client, group string, topics []str
 				r.New = end.Offset
 			case to.offset >= 0:
 				r.New = min(max(to.offset, start.Offset), end.Offset)
-			default:
+			default: // datetime: the first at or after, else the end
 				r.New = end.Offset
-				if a, ok := after.Lookup(td.Topic, pd.Partition); ok && a.Err == nil && a.Offset >= 0 {
+				if a, ok := in.after.Lookup(td.Topic, pd.Partition); ok && a.Err == nil && a.Offset >= 0 {
 					r.New = a.Offset
 				}
 			}
@@ -395,18 +426,6 @@ func planReset(ctx context.Context, adm *kadm.Client, group string, topics []str
 		}
 	}
 	return rows, nil
-}
-
-func listStartEnd(ctx context.Context, adm *kadm.Client, topics []string) (kadm.ListedOffsets, kadm.ListedOffsets, error) {
-	starts, err := adm.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	return starts, ends, nil
 }
 
 func commitReset(ctx context.Context, adm *kadm.Client, group string, rows []resetRow) error {

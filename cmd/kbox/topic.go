@@ -365,6 +365,7 @@ type alteredTopic struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Set        map[string]string `json:"set,omitempty"`
 	Deleted    []string          `json:"deleted,omitempty"`
+	alters     []kadm.AlterConfig
 }
 
 func newTopicAlterCommand(g *globals) *cobra.Command {
@@ -378,79 +379,29 @@ func newTopicAlterCommand(g *globals) *cobra.Command {
 		Long: `Change a topic: --config key=value sets a config, --delete-config key
 returns it to its default (IncrementalAlterConfigs; other configs are left
 alone), and --partitions N grows the topic to N partitions (CreatePartitions;
-partitions never shrink).
+partitions never shrink). Partitions change first.
 
 Example:
   kbox topic alter clicks --config retention.ms=3600000 --delete-config cleanup.policy --partitions 6`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if partitions == 0 && len(set) == 0 && len(del) == 0 {
-				return errors.New("nothing to alter: give --config, --delete-config or --partitions")
+			a, err := newTopicAlter(args[0], partitions, set, del)
+			if err != nil {
+				return err
 			}
 			p, err := g.printer(cmd)
 			if err != nil {
 				return err
-			}
-			out := alteredTopic{Topic: args[0], Partitions: partitions}
-			var alters []kadm.AlterConfig
-			for _, s := range set {
-				k, v, err := parseKV("config", s)
-				if err != nil {
-					return err
-				}
-				if out.Set == nil {
-					out.Set = map[string]string{}
-				}
-				out.Set[k] = v
-				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
-			}
-			for _, k := range del {
-				out.Deleted = append(out.Deleted, k)
-				alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 			}
 			ctx, adm, done, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			if partitions != 0 {
-				rs, err := adm.UpdatePartitions(ctx, int(partitions), args[0])
-				if err == nil {
-					var r kadm.CreatePartitionsResponse
-					r, err = rs.On(args[0], nil)
-					if err == nil {
-						err = withMessage(r.Err, r.ErrMessage)
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("alter topic %s: partitions to %d: %w", args[0], partitions, err)
-				}
+			if err := a.apply(ctx, adm); err != nil {
+				return fmt.Errorf("alter topic %s: %w", a.Topic, err)
 			}
-			if len(alters) > 0 {
-				rs, err := adm.AlterTopicConfigs(ctx, alters, args[0])
-				if err == nil {
-					var r kadm.AlterConfigsResponse
-					r, err = rs.On(args[0], nil)
-					if err == nil {
-						err = withMessage(r.Err, r.ErrMessage)
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("alter topic %s: configs: %w", args[0], err)
-				}
-			}
-			t := table{header: []string{"TOPIC", "CHANGE", "VALUE"}}
-			if partitions != 0 {
-				t.add(args[0], "partitions", partitions)
-			}
-			for _, s := range set {
-				k, v, _ := parseKV("config", s)
-				t.add(args[0], "set "+k, v)
-			}
-			for _, k := range del {
-				t.add(args[0], "delete "+k, "(default)")
-			}
-			return p.print(out, t)
+			return p.print(a, a.table())
 		},
 	}
 	f := cmd.Flags()
@@ -458,6 +409,74 @@ Example:
 	f.StringArrayVarP(&set, "config", "c", nil, "set a topic config key=value (repeatable)")
 	f.StringArrayVar(&del, "delete-config", nil, "return a topic config to its default (repeatable)")
 	return cmd
+}
+
+// newTopicAlter validates the alter flags into one change.
+func newTopicAlter(topic string, partitions int32, set, del []string) (alteredTopic, error) {
+	a := alteredTopic{Topic: topic, Partitions: partitions, Deleted: del}
+	if partitions == 0 && len(set) == 0 && len(del) == 0 {
+		return a, errors.New("nothing to alter: give --config, --delete-config or --partitions")
+	}
+	for _, s := range set {
+		k, v, err := parseKV("config", s)
+		if err != nil {
+			return a, err
+		}
+		if a.Set == nil {
+			a.Set = map[string]string{}
+		}
+		a.Set[k] = v
+		a.alters = append(a.alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+	}
+	for _, k := range del {
+		a.alters = append(a.alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+	}
+	return a, nil
+}
+
+// apply grows the partitions, then alters the configs incrementally.
+func (a alteredTopic) apply(ctx context.Context, adm *kadm.Client) error {
+	if a.Partitions != 0 {
+		rs, err := adm.UpdatePartitions(ctx, int(a.Partitions), a.Topic)
+		if err == nil {
+			var r kadm.CreatePartitionsResponse
+			if r, err = rs.On(a.Topic, nil); err == nil {
+				err = withMessage(r.Err, r.ErrMessage)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("partitions to %d: %w", a.Partitions, err)
+		}
+	}
+	if len(a.alters) == 0 {
+		return nil
+	}
+	rs, err := adm.AlterTopicConfigs(ctx, a.alters, a.Topic)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		if r, err = rs.On(a.Topic, nil); err == nil {
+			err = withMessage(r.Err, r.ErrMessage)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("configs: %w", err)
+	}
+	return nil
+}
+
+func (a alteredTopic) table() table {
+	t := table{header: []string{"TOPIC", "CHANGE", "VALUE"}}
+	if a.Partitions != 0 {
+		t.add(a.Topic, "partitions", a.Partitions)
+	}
+	for _, c := range a.alters {
+		if c.Op == kadm.SetConfig {
+			t.add(a.Topic, "set "+c.Name, *c.Value)
+		} else {
+			t.add(a.Topic, "delete "+c.Name, "(default)")
+		}
+	}
+	return t
 }
 
 // deletedTopic is one row of topic delete.
