@@ -23,7 +23,17 @@ func apis() []api {
 		listOffsetsAPI,
 		metadataAPI,
 		apiVersionsAPI,
+		createTopicsAPI,
+		deleteTopicsAPI,
+		deleteRecordsAPI,
 		initProducerIDAPI,
+		offsetForLeaderEpochAPI,
+		describeConfigsAPI,
+		alterConfigsAPI,
+		describeLogDirsAPI,
+		createPartitionsAPI,
+		incrementalAlterConfigsAPI,
+		describeClusterAPI,
 	}
 }
 
