@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,33 +18,11 @@ import (
 // topics have several partitions.
 const testPartitions = 3
 
-// startNode starts a one-node kbox in the test and returns its Kafka address.
+// startNode starts a one-node kbox cluster in the test and returns its
+// Kafka address.
 func startNode(t *testing.T) string {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
-	n, err := cluster.StartNode(cluster.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off",
-		AutoCreateTopics: true, DefaultPartitions: testPartitions, Logger: log})
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return n.KafkaAddr()
-}
-
-type testLogWriter struct{ t *testing.T }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return cluster.Start(t, cluster.Nodes(1), cluster.Partitions(testPartitions), cluster.FastTimeouts()).Bootstrap()
 }
 
 // result is what one in-process kbox run printed.
@@ -81,7 +58,7 @@ func mustKbox(t *testing.T, stdin string, args ...string) result {
 // keys yet (other engineers are adding them to broker/).
 func needAPIs(t *testing.T, addr string, keys ...int16) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kbox-dev/kbox/cluster"
 )
 
 // needTopicAdmin skips until the broker serves the topic admin APIs.
@@ -193,5 +197,30 @@ func TestTopicDelete(t *testing.T) {
 	decodeJSON(t, mustKbox(t, "", "topic", "delete", "keep", "--bootstrap", addr, "--format", "json").stdout, &deleted)
 	if len(deleted) != 1 || deleted[0] != (deletedTopic{Topic: "keep"}) {
 		t.Fatalf("delete json: %+v", deleted)
+	}
+}
+
+// TestClientCommandsOnThreeNodes: with a bootstrap list of three nodes,
+// a replicated topic shows three replicas in sync, and records go round.
+func TestClientCommandsOnThreeNodes(t *testing.T) {
+	c := cluster.Start(t, cluster.Nodes(3), cluster.FastTimeouts())
+	addr := c.Bootstrap()
+	if strings.Count(addr, ",") != 2 {
+		t.Fatalf("bootstrap %q: want three addresses", addr)
+	}
+	needTopicAdmin(t, addr)
+	mustKbox(t, "", "topic", "create", "replicated", "--bootstrap", addr, "-p", "2", "-r", "3")
+	eventually(t, 30*time.Second, func() error {
+		d := describeJSON(t, addr, "replicated")
+		for _, p := range d.Partitions {
+			if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+				return fmt.Errorf("partition %d: replicas %v ISR %v", p.Partition, p.Replicas, p.ISR)
+			}
+		}
+		return nil
+	})
+	mustKbox(t, "a=1\nb=2\n", "produce", "replicated", "--bootstrap", addr, "-K", "=", "-p", "1")
+	if r := mustKbox(t, "", "consume", "replicated", "--bootstrap", addr, "--from", "beginning", "-n", "2", "--print", "key,value"); r.stdout != "a\t1\nb\t2\n" {
+		t.Fatalf("consumed %q", r.stdout)
 	}
 }
