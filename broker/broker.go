@@ -62,6 +62,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if set, observes every request.
 	Metrics *Metrics
+	// CleanerInterval is how often the leader's log cleaner enforces
+	// retention and compacts (Kafka's log.retention.check.interval.ms,
+	// 300000 there; a development broker checks every 5s). Negative stops
+	// the background cleaner; CleanLogs still runs a pass. Default 5s.
+	CleanerInterval time.Duration
+	// Now is the clock behind the broker's time-based decisions (retention,
+	// compaction lags). Default time.Now; tests inject their own.
+	Now func() time.Time
 }
 
 // Broker serves the Kafka protocol for one node.
@@ -72,6 +80,8 @@ type Broker struct {
 	log    *slog.Logger
 	groups *groups
 	apis   apiIndex
+	// cleaner enforces retention and compaction; see cleaner.go.
+	cleaner *cleaner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +113,7 @@ func New(cfg Config, store *storage.Store, repl Replicator) *Broker {
 	b := &Broker{cfg: cfg, store: store, repl: repl, log: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	b.apis = newAPIIndex()
 	b.groups = newGroups(b)
+	b.cleaner = startCleaner(b)
 	return b
 }
 
@@ -164,6 +175,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.wg.Wait()
 	b.groups.close()
+	b.cleaner.close()
 	return nil
 }
 

@@ -122,7 +122,7 @@ func (cc *clientConn) decode(frame []byte) (*request, error) {
 		r.clientID = *clientID
 	}
 	a, ok := cc.b.apis[key]
-	if !ok || version < 0 || version > a.max || version > kreq.MaxVersion() {
+	if !ok || version < a.min || version > a.max || version > kreq.MaxVersion() {
 		if key == 18 { // ApiVersions: answered with v0 and UNSUPPORTED_VERSION (KIP-511)
 			return r, nil
 		}
