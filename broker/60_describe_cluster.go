@@ -1,6 +1,6 @@
 package broker
 
-// DescribeCluster, key 60, versions 0-1.
+// DescribeCluster, key 60, versions 0-2.
 //
 // Behaviour: the cluster ID, the controller (the Raft leader, or -1 while
 // there is none) and every node with its advertised address, as Metadata
@@ -9,8 +9,11 @@ package broker
 // type asked for. Without ACLs, authorized operations are every cluster
 // operation when asked for and "not requested" (-2147483648) otherwise.
 //
-// Version notes: v1 adds EndpointType (KIP-919); v2 (fenced brokers,
-// KIP-1073) is not served.
+// kbox has no fenced brokers: every listed node is unfenced, whether or
+// not v2's IncludeFencedBrokers asks for fenced ones too.
+//
+// Version notes: v1 adds EndpointType (KIP-919); v2 adds fenced brokers
+// (KIP-1073), as Kafka 4.1 serves it.
 
 import (
 	"context"
@@ -18,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-var describeClusterAPI = api{key: 60, min: 0, max: 1, handle: handleDescribeCluster}
+var describeClusterAPI = api{key: 60, min: 0, max: 2, handle: handleDescribeCluster}
 
 // clusterOperations is the authorized-operations bitfield of every
 // operation Kafka defines on the CLUSTER resource.

@@ -862,7 +862,7 @@ func TestAdminDescribeClusterAndLogDirs(t *testing.T) {
 	ctx := adminCtx(t)
 	a.createTopic(t, "sized", 2, nil)
 	produceBatch(t, a.node.KafkaAddr(), kgo.NoCompression(), []*kgo.Record{{Topic: "sized", Partition: 1, Value: make([]byte, 1000)}})
-	for _, v := range []int16{0, 1} {
+	for _, v := range []int16{0, 1, 2} {
 		req := kmsg.NewPtrDescribeClusterRequest()
 		req.Version, req.IncludeClusterAuthorizedOperations, req.EndpointType = v, true, 1
 		resp := request[*kmsg.DescribeClusterResponse](t, a, req)
