@@ -149,12 +149,12 @@ func (b *Broker) timestampOffset(topic string, p int32, offs storage.PartitionOf
 		for _, r := range recs {
 			if r.Timestamp >= ts && r.Offset >= offs.LogStart {
 				found = offsetAt{offset: r.Offset, timestamp: r.Timestamp, epoch: h.LeaderEpoch}
-				return errStopScan
+				return errScanDone
 			}
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStopScan) {
+	if err != nil && !errors.Is(err, errScanDone) {
 		return noOffset, err
 	}
 	return found, nil

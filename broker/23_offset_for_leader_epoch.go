@@ -62,8 +62,8 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *request) (kms
 	return resp, nil
 }
 
-// errStopScan ends a batch scan early.
-var errStopScan = errors.New("stop scan")
+// errScanDone ends a batch scan early.
+var errScanDone = errors.New("scan done")
 
 // epochEndOffset computes the answer for one partition; see the header.
 func (b *Broker) epochEndOffset(topic string, p, requested, current int32) (int32, int64, error) {
@@ -89,11 +89,11 @@ func (b *Broker) epochEndOffset(topic string, p, requested, current int32) (int3
 		}
 		if h.LeaderEpoch > requested {
 			start = max(h.BaseOffset, offs.LogStart)
-			return errStopScan
+			return errScanDone
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStopScan) {
+	if err != nil && !errors.Is(err, errScanDone) {
 		return -1, -1, err
 	}
 	return requested, start, nil

@@ -890,3 +890,87 @@ func TestAdminDescribeClusterAndLogDirs(t *testing.T) {
 		t.Errorf("log dir sizes %v", sizes)
 	}
 }
+
+// TestAdminOnFollower sends admin requests straight to a follower of a
+// three-node cluster: metadata changes are forwarded to the Raft leader
+// and applied everywhere; partition-bound requests name the leader.
+func TestAdminOnFollower(t *testing.T) {
+	c := cluster.Start(t, cluster.Nodes(3), cluster.FastTimeouts(), cluster.NoAutoCreateTopics(),
+		cluster.WithLogger(slog.New(slog.NewTextHandler(adminLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	ctx := adminCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := (leader + 1) % 3
+	follower := &adminNode{node: c.Node(f)}
+	fid := int32(f + 1)
+	send := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(req.Key(), req.GetVersion())
+		cl := adminClient(t, follower.node.KafkaAddr(), kgo.MaxVersions(vs))
+		defer cl.Close()
+		resp, err := cl.Broker(int(fid)).Request(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+		}
+		return resp
+	}
+
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Version = 7
+	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "via-follower", NumPartitions: 2, ReplicationFactor: 3}}
+	rt := send(ct).(*kmsg.CreateTopicsResponse).Topics[0]
+	if rt.ErrorCode != 0 || rt.TopicID == [16]byte{} || rt.ReplicationFactor != 3 || len(rt.Configs) == 0 {
+		t.Fatalf("create on follower: %+v", rt)
+	}
+	for i := range 3 {
+		if info, ok := c.Node(i).Store().Topic("via-follower"); !ok || info.ID != rt.TopicID {
+			t.Errorf("node %d: topic %+v %v", i, info, ok)
+		}
+	}
+
+	v := "1000"
+	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ia.Version = 1
+	ia.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeTopic, ResourceName: "via-follower",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: &v}}}}
+	if r := send(ia).(*kmsg.IncrementalAlterConfigsResponse).Resources[0]; r.ErrorCode != 0 {
+		t.Errorf("alter on follower: %+v", r)
+	}
+	if info, _ := c.Node(leader).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
+		t.Errorf("leader sees retention.ms %s", info.Config("retention.ms"))
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Version = 3
+	cp.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: "via-follower", Count: 4}}
+	if r := send(cp).(*kmsg.CreatePartitionsResponse).Topics[0]; r.ErrorCode != 0 {
+		t.Errorf("create partitions on follower: %+v", r)
+	}
+
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.Version = 2
+	dr.Topics = []kmsg.DeleteRecordsRequestTopic{{Topic: "via-follower", Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}}}
+	if r := send(dr).(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]; r.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Errorf("delete records on follower: %+v", r)
+	}
+
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.Version = 2
+	if r := send(dc).(*kmsg.DescribeClusterResponse); r.ControllerID != int32(leader+1) || len(r.Brokers) != 3 {
+		t.Errorf("describe cluster on follower: controller %d, %d brokers", r.ControllerID, len(r.Brokers))
+	}
+
+	name := "via-follower"
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.Version = 6
+	dt.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: &name}}
+	if r := send(dt).(*kmsg.DeleteTopicsResponse).Topics[0]; r.ErrorCode != 0 || r.TopicID != rt.TopicID {
+		t.Errorf("delete on follower: %+v", r)
+	}
+	if _, ok := c.Node(f).Store().Topic("via-follower"); ok {
+		t.Error("follower still has the topic after deleting it")
+	}
+}
