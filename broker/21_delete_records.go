@@ -6,7 +6,8 @@ package broker
 // replicated log, all partitions of a request in one command. An offset of
 // -1 means the high watermark; one below -1 or past the high watermark is
 // OFFSET_OUT_OF_RANGE; one at or below the log start changes nothing. The
-// answer's low watermark is the log start offset afterwards. A topic whose
+// answer's low watermark is the log start offset afterwards, or -1 with an
+// error, as in Kafka. A topic whose
 // cleanup.policy does not include delete answers POLICY_VIOLATION, as
 // Kafka does. Only the leader deletes: other nodes answer
 // NOT_LEADER_OR_FOLLOWER.
@@ -81,7 +82,9 @@ func handleDeleteRecords(b *Broker, ctx context.Context, req *request) (kmsg.Res
 			rp.ErrorCode = errorCode(err)
 			continue
 		}
-		rp.LowWatermark, rp.ErrorCode = results[i].LowWatermark, errorCode(results[i].Err)
+		if rp.ErrorCode = errorCode(results[i].Err); rp.ErrorCode == 0 {
+			rp.LowWatermark = results[i].LowWatermark
+		}
 	}
 	return resp, nil
 }

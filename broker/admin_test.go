@@ -714,7 +714,7 @@ func TestAdminDeleteRecords(t *testing.T) {
 	if r, _ := dr.Lookup("dr", 0); r.Err != nil || r.LowWatermark != 4 {
 		t.Errorf("dr/0: %+v", r)
 	}
-	if r, _ := dr.Lookup("dr", 1); !errors.Is(r.Err, kerr.OffsetOutOfRange) {
+	if r, _ := dr.Lookup("dr", 1); !errors.Is(r.Err, kerr.OffsetOutOfRange) || r.LowWatermark != -1 {
 		t.Errorf("dr/1: %+v, want OFFSET_OUT_OF_RANGE", r)
 	}
 	if r, _ := dr.Lookup("compacted", 0); !errors.Is(r.Err, kerr.PolicyViolation) {
