@@ -13,7 +13,9 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -98,25 +100,29 @@ func applyEntries(b *testing.B, s *storage.Store, cmds ...storage.Command) {
 	}
 }
 
-// BenchmarkStorageAppend measures Apply of Append commands, each one batch
-// of 160 records of 100 bytes (16 KiB, what kgo's 10 ms linger collects at
-// moderate rates), with 1 or 16 commands per bbolt transaction.
+// BenchmarkStorageAppend measures Apply of Append commands of one batch of
+// 100-byte records each: 16 KiB batches (160 records, what kgo's 10 ms
+// linger collects at moderate rates) and ~930 KiB batches (near kgo's 1 MB largest, what
+// it sends when the broker falls behind), with 1 or 16 commands per bbolt
+// transaction (Raft hands the FSM what it committed together).
 func BenchmarkStorageAppend(b *testing.B) {
-	batch := recordBatch(160, 100)
-	for _, per := range []int{1, 16} {
-		b.Run(map[int]string{1: "entries=1", 16: "entries=16"}[per], func(b *testing.B) {
-			s := benchStore(b)
-			cmds := make([]storage.Command, per)
-			for i := range cmds {
-				cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
-			}
-			b.SetBytes(int64(len(batch) * per))
-			b.ResetTimer()
-			for range b.N {
-				applyEntries(b, s, cmds...)
-			}
-			b.ReportMetric(float64(b.N*per*160)/b.Elapsed().Seconds(), "records/s")
-		})
+	for _, records := range []int{160, 9000} {
+		batch := recordBatch(records, 100)
+		for _, per := range []int{1, 16} {
+			b.Run(fmt.Sprintf("batch=%dKiB/entries=%d", len(batch)>>10, per), func(b *testing.B) {
+				s := benchStore(b)
+				cmds := make([]storage.Command, per)
+				for i := range cmds {
+					cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
+				}
+				b.SetBytes(int64(len(batch) * per))
+				b.ResetTimer()
+				for range b.N {
+					applyEntries(b, s, cmds...)
+				}
+				b.ReportMetric(float64(b.N*per*records)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
 	}
 }
 
@@ -149,13 +155,31 @@ func BenchmarkStorageRead(b *testing.B) {
 	}
 }
 
-// BenchmarkBrokerProduce produces b.N records of 100 bytes with acks=all
-// through a kgo client to a whole kbox node in this process: the Kafka
-// listener, the produce handler, Raft (one voter) and the store. Run it
-// with -cpuprofile to see where kbox's produce time goes.
+// BenchmarkBrokerProduce produces b.N records with acks=all through a kgo
+// client to a whole kbox node in this process: the Kafka listener, the
+// produce handler, Raft (one voter) and the store, for the record sizes
+// and partition counts of `make bench`. Run it with -cpuprofile to see
+// where kbox's produce time goes.
 func BenchmarkBrokerProduce(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		size       int
+		partitions int32
+	}{
+		{"100B-1p", 100, 1},
+		{"100B-6p", 100, 6},
+		{"1KiB-1p", 1024, 1},
+		{"1KiB-6p", 1024, 6},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchProduce(b, c.size, c.partitions) })
+	}
+}
+
+func benchProduce(b *testing.B, size int, partitions int32) {
 	n, err := cluster.StartNode(cluster.Config{
-		DataDir: b.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off", AutoCreateTopics: true,
+		DataDir: b.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off",
+		AutoCreateTopics: true, DefaultPartitions: partitions,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -166,12 +190,13 @@ func BenchmarkBrokerProduce(b *testing.B) {
 	if err := n.WaitLeader(ctx); err != nil {
 		b.Fatal(err)
 	}
-	cl, err := kgo.NewClient(produceOpts(n.KafkaAddr(), kgo.DefaultProduceTopic("p"), kgo.AllowAutoTopicCreation())...)
+	var stats produceStats
+	cl, err := kgo.NewClient(produceOpts(n.KafkaAddr(), kgo.DefaultProduceTopic("p"), kgo.AllowAutoTopicCreation(), kgo.WithHooks(&stats))...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	value := make([]byte, 100)
+	value := make([]byte, size)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
@@ -184,7 +209,7 @@ func BenchmarkBrokerProduce(b *testing.B) {
 			}
 		}
 	}
-	b.SetBytes(100)
+	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for range b.N {
 		cl.Produce(ctx, &kgo.Record{Value: value}, done)
@@ -199,4 +224,8 @@ func BenchmarkBrokerProduce(b *testing.B) {
 	default:
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if stats.requests > 0 {
+		b.ReportMetric(float64(stats.bytes)/float64(stats.requests)/1024, "KiB/request")
+		b.ReportMetric(float64(stats.e2e)/float64(stats.requests)/float64(time.Millisecond), "ms/request")
+	}
 }

@@ -273,13 +273,14 @@ func runWorkload(ctx context.Context, o options, b *broker, w workload, r *resul
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.phaseTimeout)
-	prod, perPart, err := produce(pctx, b.addr(), w.topic(), values)
+	var stats produceStats
+	prod, perPart, err := produce(pctx, b.addr(), w.topic(), values, &stats)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
 	values = nil
-	progress("%s: produce %s: %s rec/s, %.1f MB/s", b.t.name, w.label(), thousands(prod.recordsPerSec()), prod.mbPerSec())
+	progress("%s: produce %s: %s rec/s, %.1f MB/s (%s)", b.t.name, w.label(), thousands(prod.recordsPerSec()), prod.mbPerSec(), &stats)
 	cctx, cancel := context.WithTimeout(ctx, o.phaseTimeout)
 	cons, err := consume(cctx, b.addr(), w.topic(), perPart, w.size)
 	cancel()

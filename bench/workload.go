@@ -80,8 +80,8 @@ func produceOpts(addr string, extra ...kgo.Opt) []kgo.Opt {
 
 // produce writes every value to topic and returns how long it took and how
 // many records each partition got. Any failed record fails the phase.
-func produce(ctx context.Context, addr, topic string, values [][]byte) (throughput, map[int32]int, error) {
-	cl, err := kgo.NewClient(produceOpts(addr, kgo.DefaultProduceTopic(topic))...)
+func produce(ctx context.Context, addr, topic string, values [][]byte, stats *produceStats) (throughput, map[int32]int, error) {
+	cl, err := kgo.NewClient(produceOpts(addr, kgo.DefaultProduceTopic(topic), kgo.WithHooks(stats))...)
 	if err != nil {
 		return throughput{}, nil, err
 	}
@@ -121,6 +121,39 @@ func produce(ctx context.Context, addr, topic string, values [][]byte) (throughp
 	return throughput{records: len(values), bytes: bytes, took: took}, perPart, nil
 }
 
+// produceStats is a kgo hook that sums up the Produce requests a client
+// sent: how many, how big, and their round trips.
+type produceStats struct {
+	mu       sync.Mutex
+	requests int
+	bytes    int64
+	e2e      time.Duration
+}
+
+// OnBrokerE2E implements kgo.HookBrokerE2E.
+func (s *produceStats) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 0 || e.Err() != nil { // 0 is Produce
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	s.bytes += int64(e.BytesWritten)
+	s.e2e += e.DurationE2E()
+}
+
+// String summarises the requests: count, mean size and mean round trip.
+func (s *produceStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.requests == 0 {
+		return "no produce requests"
+	}
+	return fmt.Sprintf("%s produce requests of %.1f KiB, %.2f ms round trip on average",
+		thousands(float64(s.requests)), float64(s.bytes)/float64(s.requests)/1024,
+		float64(s.e2e)/float64(s.requests)/float64(time.Millisecond))
+}
+
 // consume reads topic from the start until it has seen every one of want
 // records, and checks that each sequence number arrived exactly once, each
 // partition's offsets only grow, and each partition holds as many records
@@ -152,9 +185,12 @@ func consume(ctx context.Context, addr, topic string, want map[int32]int, size i
 		if len(errs) > 0 {
 			return throughput{}, fmt.Errorf("fetch: %w", errors.Join(errs...))
 		}
-		fs.EachRecord(c.record)
-		if c.err != nil {
-			return throughput{}, c.err
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			p.EachRecord(c.record)
+			c.hwm[p.Partition] = p.HighWatermark
+		})
+		if err := c.check(len(want), total); err != nil {
+			return throughput{}, err
 		}
 	}
 	took := time.Since(start)
@@ -173,12 +209,28 @@ type checker struct {
 	seen    int
 	bytes   int64
 	perPart map[int32]int
-	next    map[int32]int64
+	next    map[int32]int64 // next offset expected per partition
+	hwm     map[int32]int64 // last high watermark seen per partition
 	err     error
 }
 
 func newChecker(n, size int) *checker {
-	return &checker{size: size, got: make([]bool, n), perPart: map[int32]int{}, next: map[int32]int64{}}
+	return &checker{size: size, got: make([]bool, n), perPart: map[int32]int{}, next: map[int32]int64{}, hwm: map[int32]int64{}}
+}
+
+// check reports a bad record, or records missing for good: every one of
+// parts partitions has been read up to its high watermark and fewer than
+// total records arrived.
+func (c *checker) check(parts, total int) error {
+	if c.err != nil || c.seen >= total || len(c.hwm) < parts {
+		return c.err
+	}
+	for p, hwm := range c.hwm {
+		if c.next[p] < hwm {
+			return nil
+		}
+	}
+	return fmt.Errorf("read every partition to its high watermark %v and got %d of %d records", c.hwm, c.seen, total)
 }
 
 func (c *checker) record(r *kgo.Record) {
