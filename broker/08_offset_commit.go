@@ -32,15 +32,10 @@ import (
 	"github.com/kbox-dev/kbox/broker/storage"
 )
 
-const offsetCommitMinVersion = 2
-
-var offsetCommitAPI = api{key: 8, min: offsetCommitMinVersion, max: 9, handle: handleOffsetCommit}
+var offsetCommitAPI = api{key: 8, min: 2, max: 9, handle: handleOffsetCommit}
 
 func handleOffsetCommit(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.OffsetCommitRequest)
-	if err := belowMin(r.Key(), r.Version, offsetCommitMinVersion); err != nil {
-		return nil, err
-	}
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 	instanceID := r.InstanceID
 	if r.Version < 7 {

@@ -23,9 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const offsetFetchMinVersion = 1
-
-var offsetFetchAPI = api{key: 9, min: offsetFetchMinVersion, max: 9, handle: handleOffsetFetch}
+var offsetFetchAPI = api{key: 9, min: 1, max: 9, handle: handleOffsetFetch}
 
 // fetchTopic asks for some partitions of a topic.
 type fetchTopic struct {
@@ -44,9 +42,6 @@ type fetchedOffset struct {
 
 func handleOffsetFetch(b *Broker, _ context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.OffsetFetchRequest)
-	if err := belowMin(r.Key(), r.Version, offsetFetchMinVersion); err != nil {
-		return nil, err
-	}
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version >= 8 {
 		for _, rg := range r.Groups {

@@ -31,7 +31,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"sort"
@@ -1352,13 +1351,4 @@ func coordinatorCode(err error) int16 {
 		return kerr.NotCoordinator.Code
 	}
 	return errorCode(err)
-}
-
-// belowMin refuses a version under the served range: the connection is
-// closed, as for versions above it.
-func belowMin(key, version, min int16) error {
-	if version < min {
-		return fmt.Errorf("%s v%d is not supported (served from v%d)", kmsg.NameForKey(key), version, min)
-	}
-	return nil
 }
