@@ -69,6 +69,23 @@ func adminClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// adminPoll retries fn until it returns nil, failing with its last error
+// after d.
+func adminPoll(t *testing.T, d time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func adminCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -925,10 +942,16 @@ func TestAdminOnFollower(t *testing.T) {
 	if rt.ErrorCode != 0 || rt.TopicID == [16]byte{} || rt.ReplicationFactor != 3 || len(rt.Configs) == 0 {
 		t.Fatalf("create on follower: %+v", rt)
 	}
-	for i := range 3 {
-		if info, ok := c.Node(i).Store().Topic("via-follower"); !ok || info.ID != rt.TopicID {
-			t.Errorf("node %d: topic %+v %v", i, info, ok)
-		}
+	if info, ok := c.Node(f).Store().Topic("via-follower"); !ok || info.ID != rt.TopicID {
+		t.Errorf("the follower answered before applying the topic: %+v %v", info, ok)
+	}
+	for i := range 3 { // the third node may lag a little
+		adminPoll(t, 5*time.Second, func() error {
+			if info, ok := c.Node(i).Store().Topic("via-follower"); !ok || info.ID != rt.TopicID {
+				return fmt.Errorf("node %d: topic %+v %v", i, info, ok)
+			}
+			return nil
+		})
 	}
 
 	v := "1000"
@@ -939,9 +962,15 @@ func TestAdminOnFollower(t *testing.T) {
 	if r := send(ia).(*kmsg.IncrementalAlterConfigsResponse).Resources[0]; r.ErrorCode != 0 {
 		t.Errorf("alter on follower: %+v", r)
 	}
-	if info, _ := c.Node(leader).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
-		t.Errorf("leader sees retention.ms %s", info.Config("retention.ms"))
+	if info, _ := c.Node(f).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
+		t.Errorf("follower answered before applying: retention.ms %s", info.Config("retention.ms"))
 	}
+	adminPoll(t, 5*time.Second, func() error {
+		if info, _ := c.Node(leader).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
+			return fmt.Errorf("leader sees retention.ms %s", info.Config("retention.ms"))
+		}
+		return nil
+	})
 
 	cp := kmsg.NewPtrCreatePartitionsRequest()
 	cp.Version = 3
