@@ -126,7 +126,7 @@ func TestRecordsLogAppendTime(t *testing.T) {
 
 // rawSnappyBatch builds a snappy batch without xerial framing, as
 // librdkafka and franz-go write it.
-func rawSnappyBatch(t *testing.T) []byte {
+func rawSnappyBatch(t testing.TB) []byte {
 	t.Helper()
 	plain, err := Encode(sampleBatch(CodecNone))
 	if err != nil {
