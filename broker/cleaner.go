@@ -74,6 +74,12 @@ type cleaner struct {
 // cleanState is the compaction progress of one partition.
 type cleanState struct {
 	topicID [16]byte
+	// seenHW is the high watermark when the partition was last found not
+	// due; until it moves (or a lag or tombstone clock runs) it is not
+	// scanned again.
+	seenHW int64
+	// warned is set once an undecodable batch was logged.
+	warned bool
 	// cleanedTo is the end of the range the last compaction covered:
 	// batches from here on are dirty.
 	cleanedTo int64
@@ -230,36 +236,44 @@ func (c *cleaner) scan(topic string, p int32) (storage.PartitionOffsets, []batch
 }
 
 // retention returns the offset below which retention.ms and
-// retention.bytes delete, and whether that moves the log start.
+// retention.bytes delete, and whether that moves the log start. It reads
+// batch headers from the log start only as far as the first batch kept.
 func (c *cleaner) retention(t storage.TopicInfo, p int32, now int64) (int64, bool, error) {
 	retMs, retBytes := t.ConfigLong("retention.ms"), t.ConfigLong("retention.bytes")
 	if retMs < 0 && retBytes < 0 {
 		return 0, false, nil
 	}
-	offs, batches, err := c.scan(t.Name, p)
-	if err != nil {
+	offs, err := c.b.store.Offsets(t.Name, p)
+	if err != nil || offs.HighWatermark == offs.LogStart {
 		return 0, false, err
 	}
 	excess := offs.Bytes - retBytes
-	n := 0
-	for _, b := range batches {
-		expired := retMs >= 0 && b.maxTs < now-retMs
-		oversize := retBytes >= 0 && excess-b.size >= 0
-		if !expired && !oversize {
-			break
+	upTo := offs.HighWatermark // when every batch goes
+	err = c.b.store.Batches(t.Name, p, 0, offs.HighWatermark, func(raw []byte) error {
+		h, err := storage.ParseBatchHeader(raw)
+		if err != nil {
+			return err
 		}
-		excess -= b.size
-		n++
-	}
-	if n == 0 {
-		return 0, false, nil
-	}
-	upTo := offs.HighWatermark
-	if n < len(batches) {
-		upTo = batches[n].base
+		if h.LastOffset() < offs.LogStart {
+			return nil
+		}
+		expired := retMs >= 0 && h.MaxTimestamp < now-retMs
+		oversize := retBytes >= 0 && excess-int64(len(raw)) >= 0
+		if !expired && !oversize {
+			upTo = h.BaseOffset
+			return errRetentionDone
+		}
+		excess -= int64(len(raw))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRetentionDone) {
+		return 0, false, err
 	}
 	return upTo, upTo > offs.LogStart, nil
 }
+
+// errRetentionDone ends retention's walk at the first batch kept.
+var errRetentionDone = errors.New("stop scan")
 
 func (c *cleaner) proposeDeletes(ctx context.Context, parts []storage.DeleteRecordsPart) error {
 	res, err := c.b.propose(ctx, storage.DeleteRecords{Parts: parts})
@@ -305,11 +319,21 @@ func before(ts, now, lag int64) bool {
 
 // compact compacts one partition if it is due.
 func (c *cleaner) compact(ctx context.Context, t storage.TopicInfo, p int32, now int64) error {
+	tp := storage.TopicPartition{Topic: t.Name, Partition: p}
+	st := c.state[tp]
+	if st == nil || st.topicID != t.ID {
+		st = &cleanState{topicID: t.ID, seenHW: -1}
+		c.state[tp] = st
+	}
+	cfg := compactConfigOf(t)
+	clocked := cfg.minLag > 0 || cfg.maxLag < math.MaxInt64/2 || st.tombstoneDue > 0 && now >= st.tombstoneDue
+	if offs, err := c.b.store.Offsets(t.Name, p); err != nil || offs.HighWatermark == st.seenHW && !clocked {
+		return err
+	}
 	offs, batches, err := c.scan(t.Name, p)
 	if err != nil || len(batches) < 2 {
 		return err
 	}
-	cfg := compactConfigOf(t)
 	// The last batch is the active segment; batches from the first one
 	// younger than min.compaction.lag.ms on are not cleanable either.
 	n := len(batches) - 1
@@ -323,24 +347,23 @@ func (c *cleaner) compact(ctx context.Context, t storage.TopicInfo, p int32, now
 		return nil
 	}
 	end := batches[n].base
-	tp := storage.TopicPartition{Topic: t.Name, Partition: p}
-	st := c.state[tp]
-	if st == nil || st.topicID != t.ID {
-		st = &cleanState{topicID: t.ID}
-		c.state[tp] = st
-	}
 	if !c.due(st, batches[:n], cfg, now) {
+		st.seenHW = offs.HighWatermark
 		return nil
 	}
-	latest, err := c.offsetMap(t.Name, p, offs.LogStart, end)
-	if err != nil {
-		return err
-	}
-	k := keeper{latest: latest, logStart: offs.LogStart, retention: cfg.deleteRetention, horizon: now - cfg.deleteRetention}
+	k := keeper{logStart: offs.LogStart, retention: cfg.deleteRetention, horizon: now - cfg.deleteRetention}
 	if cfg.deleteRetention >= math.MaxInt64/2 {
 		k.horizon = math.MinInt64 // tombstones never expire
 	}
-	for from := offs.LogStart; from < end; {
+	if k.latest, err = c.offsetMap(t.Name, p, offs.LogStart, end, &k); err != nil {
+		return err
+	}
+	if k.undecodable > 0 && !st.warned {
+		st.warned = true
+		c.b.log.Warn("log cleaner: batches whose records cannot be decoded are kept as they are", "topic", t.Name, "partition", p, "batches", k.undecodable)
+	}
+	// batches[0] is the first batch holding offsets at or after the log start.
+	for from := batches[0].base; from < end; {
 		run, next, err := c.rewrite(t.Name, p, from, end, &k)
 		if err != nil {
 			return err
@@ -352,7 +375,7 @@ func (c *cleaner) compact(ctx context.Context, t storage.TopicInfo, p int32, now
 		}
 		from = next
 	}
-	st.cleanedTo, st.tombstoneDue = end, k.tombstoneDue
+	st.cleanedTo, st.tombstoneDue, st.seenHW = end, k.tombstoneDue, -1
 	return nil
 }
 
@@ -375,13 +398,14 @@ func (c *cleaner) due(st *cleanState, batches []batchInfo, cfg compactConfig, no
 }
 
 // offsetMap maps every key in [logStart, end) to the offset of its latest
-// record there.
-func (c *cleaner) offsetMap(topic string, p int32, logStart, end int64) (map[string]int64, error) {
+// record there, counting the batches it cannot decode in k.
+func (c *cleaner) offsetMap(topic string, p int32, logStart, end int64, k *keeper) (map[string]int64, error) {
 	latest := map[string]int64{}
 	err := c.b.store.Batches(topic, p, 0, end, func(raw []byte) error {
 		b, err := records.Decode(raw)
 		if err != nil {
-			return err
+			k.undecodable++
+			return nil
 		}
 		if b.Attributes&records.AttrControl != 0 {
 			return nil
@@ -406,6 +430,9 @@ type keeper struct {
 	// tombstoneDue is when the earliest kept tombstone expires (Unix ms),
 	// 0 if none.
 	tombstoneDue int64
+	// undecodable counts batches whose records do not decode; they are
+	// kept verbatim.
+	undecodable int
 }
 
 // keep reports whether compaction keeps r: it has a key, it is the latest
@@ -435,11 +462,12 @@ func (c *cleaner) rewrite(topic string, p int32, from, end int64, k *keeper) (re
 	next := end
 	err := c.b.store.Batches(topic, p, from, end, func(raw []byte) error {
 		b, err := records.Decode(raw)
-		if err != nil {
-			return err
+		if err != nil { // counted by offsetMap; kept as it is
+			h, _ := storage.ParseBatchHeader(raw)
+			b.BaseOffset, b.LastOffsetDelta = h.BaseOffset, h.LastOffsetDelta
 		}
 		kept := b.Records[:0:0]
-		if b.Attributes&records.AttrControl != 0 {
+		if err != nil || b.Attributes&records.AttrControl != 0 {
 			kept = b.Records
 		} else {
 			for _, r := range b.Records {

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kbox-dev/kbox/broker/records"
 	"github.com/kbox-dev/kbox/broker/storage"
 )
 
@@ -421,5 +424,66 @@ func TestCleanupPolicy(t *testing.T) {
 		if del, compact := cleanupPolicy(c.in); del != c.del || compact != c.compact {
 			t.Errorf("cleanupPolicy(%q) = %v, %v", c.in, del, compact)
 		}
+	}
+}
+
+// storedBatches lists a partition's stored batches as (base offset, record
+// count) pairs.
+func (e *cleanerEnv) storedBatches(t *testing.T, topic string) [][2]int64 {
+	t.Helper()
+	var out [][2]int64
+	err := e.store.Batches(topic, 0, 0, 1<<62, func(raw []byte) error {
+		h, err := storage.ParseBatchHeader(raw)
+		out = append(out, [2]int64{h.BaseOffset, int64(h.NumRecords)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCleanerCompactBatchAcrossLogStart compacts a batch that DeleteRecords
+// cut in the middle: the records below the log start go, the rest compact.
+func TestCleanerCompactBatchAcrossLogStart(t *testing.T) {
+	e := newCleanerEnv(t, 0)
+	e.createTopic(t, "c", map[string]string{"cleanup.policy": "compact"})
+	e.produce(t, "c", time.Now(),
+		[]kv{{key: "a", value: val("1")}, {key: "b", value: val("1")}, {key: "c", value: val("1")}},
+		one("a", val("2")), one("z", val("1")))
+	if got := e.storedBatches(t, "c"); fmt.Sprint(got) != "[[0 3] [3 1] [4 1]]" {
+		t.Fatalf("produced batches %v, want one batch of three then two of one", got)
+	}
+	res, err := e.b.propose(testCtx(t), storage.DeleteRecords{Parts: []storage.DeleteRecordsPart{{Topic: "c", Offset: 1}}})
+	if err != nil || res.([]storage.DeleteRecordsResult)[0].Err != nil {
+		t.Fatalf("delete records: %v %v", res, err)
+	}
+	e.clean(t)
+	if got := e.storedBatches(t, "c"); fmt.Sprint(got) != "[[0 2] [3 1] [4 1]]" {
+		t.Errorf("stored batches %v: the first batch should keep b and c", got)
+	}
+	checkRecords(t, e.consume(t, "c"), kv{1, "b", val("1")}, kv{2, "c", val("1")}, kv{3, "a", val("2")}, kv{4, "z", val("1")})
+}
+
+// TestCleanerKeepsUndecodableBatches: a stored batch whose CRC is right but
+// whose records do not decode is kept verbatim, and compaction of the
+// other batches goes on.
+func TestCleanerKeepsUndecodableBatches(t *testing.T) {
+	e := newCleanerEnv(t, 0)
+	e.createTopic(t, "c", map[string]string{"cleanup.policy": "compact"})
+	e.produce(t, "c", time.Now(), one("a", val("1")))
+	bad := fuzzBatch(t, 2, records.CodecNone)
+	for i := storage.BatchHeaderLen; i < len(bad); i++ {
+		bad[i] = 0xff
+	}
+	binary.BigEndian.PutUint32(bad[17:], crc32.Checksum(bad[21:], crc32.MakeTable(crc32.Castagnoli)))
+	res, err := e.b.propose(testCtx(t), storage.Append{Now: 1, Parts: []storage.AppendPart{{Topic: "c", Batch: bad}}})
+	if err != nil || res.(storage.AppendResult).Parts[0].Err != nil {
+		t.Fatalf("append: %v %v", res, err)
+	}
+	e.produce(t, "c", time.Now(), one("a", val("2")), one("z", val("1")))
+	e.clean(t)
+	if got := e.storedBatches(t, "c"); fmt.Sprint(got) != "[[1 2] [3 1] [4 1]]" {
+		t.Errorf("stored batches %v, want a=1 compacted away and the bad batch kept", got)
 	}
 }

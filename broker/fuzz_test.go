@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kbox-dev/kbox/broker/records"
 	"github.com/kbox-dev/kbox/broker/storage"
@@ -63,12 +64,38 @@ func fuzzStore(tb testing.TB) (*storage.Store, *directReplicator) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close store: %v", err)
+		}
+		checkBolt(tb, s.Path())
+	})
 	repl := &directReplicator{store: s}
 	if res, err := repl.Propose(context.Background(), storage.CreateTopic{Name: "t", ID: [16]byte{7}, Partitions: 2}); err != nil || res != nil {
 		tb.Fatalf("create topic: %v %v", res, err)
 	}
 	return s, repl
+}
+
+// checkBolt runs bbolt's consistency check (tx.Check) on a closed store.
+func checkBolt(tb testing.TB, path string) {
+	tb.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		tb.Errorf("reopen %s for check: %v", path, err)
+		return
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		tb.Errorf("bbolt consistency check of %s: %v", path, err)
+	}
 }
 
 // warnCounter is a slog handler that counts records at Warn and above.

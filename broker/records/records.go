@@ -201,7 +201,7 @@ func decodeRecords(data []byte, n int32) ([]Record, error) {
 	out := make([]Record, 0, min(int(n), len(data)/7+1))
 	for i := int32(0); i < n; i++ {
 		l, sz := kbin.Varint(data)
-		if sz == 0 || l < 0 || int64(l) > int64(len(data)-sz) {
+		if sz <= 0 || l < 0 || int64(l) > int64(len(data)-sz) {
 			return nil, fmt.Errorf("%w: record %d of %d: bad length", ErrCorrupt, i, n)
 		}
 		var kr kmsg.Record
