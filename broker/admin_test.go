@@ -413,6 +413,9 @@ func TestAdminDescribeConfigsDefaults(t *testing.T) {
 			t.Errorf("broker %s: %+v, want %s", key, c, want)
 		}
 	}
+	if d := bc["log.dirs"]; d.Value == nil || !strings.HasPrefix(a.node.Store().Path(), *d.Value) {
+		t.Errorf("log.dirs %+v, store at %s", d, a.node.Store().Path())
+	}
 	if s := bc["num.partitions"].Source; s != kmsg.ConfigSourceStaticBrokerConfig {
 		t.Errorf("num.partitions (set at start-up) source %v, want STATIC_BROKER_CONFIG", s)
 	}

@@ -18,6 +18,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,6 +169,10 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 		brokerConfig{"socket.request.max.bytes", strconv.Itoa(int(b.cfg.MaxRequestBytes)), "104857600", storage.ConfigInt, "The largest request frame accepted; larger ones close the connection."},
 		brokerConfig{"log.retention.hours", "168", "168", storage.ConfigInt, "Retention in hours; log.retention.ms takes precedence."},
 	)
+	if b.store != nil {
+		dir := filepath.Dir(b.store.Path())
+		out = append(out, brokerConfig{"log.dirs", dir, "", storage.ConfigString, "The directory holding this node's state store (every partition's log)."})
+	}
 	slices.SortFunc(out, func(x, y brokerConfig) int { return strings.Compare(x.name, y.name) })
 	return out
 }
