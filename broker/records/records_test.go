@@ -187,11 +187,17 @@ func TestRecordsCorrupt(t *testing.T) {
 	badCount := recrc(bytes.Clone(good))
 	binary.BigEndian.PutUint32(badCount[57:], 51)
 	recrc(badCount)
+	// A length varint that overflows (kbin.Varint reports a negative size).
+	overflow := append(bytes.Clone(good[:headerLen]), bytes.Repeat([]byte{0xff}, 11)...)
+	binary.BigEndian.PutUint16(overflow[21:], 0)
+	binary.BigEndian.PutUint32(overflow[8:], uint32(len(overflow)-12))
+	recrc(overflow)
 	tests := []struct {
 		name string
 		raw  []byte
 		want error
 	}{
+		{"overflowing length", overflow, ErrCorrupt},
 		{"short", good[:30], ErrCorrupt},
 		{"truncated", good[:len(good)-1], ErrCorrupt},
 		{"crc", flip(len(good) - 3), ErrCorrupt},
