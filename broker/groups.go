@@ -210,9 +210,15 @@ type groupListing struct {
 // list returns the live groups and the groups that only have committed
 // offsets (Empty), or the error code when this node does not coordinate.
 func (gs *groups) list() ([]groupListing, int16) {
-	stored, err := gs.b.store.Groups()
+	names, err := gs.b.store.Groups()
 	if err != nil {
 		return nil, kerr.UnknownServerError.Code
+	}
+	var stored []string
+	for _, name := range names {
+		if gs.hasOffsets(name) { // OffsetDelete may have emptied it
+			stored = append(stored, name)
+		}
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
