@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/kbox-dev/kbox/broker/storage"
 	"github.com/kbox-dev/kbox/cluster"
@@ -228,4 +229,58 @@ func benchProduce(b *testing.B, size int, partitions int32) {
 		b.ReportMetric(float64(stats.bytes)/float64(stats.requests)/1024, "KiB/request")
 		b.ReportMetric(float64(stats.e2e)/float64(stats.requests)/float64(time.Millisecond), "ms/request")
 	}
+}
+
+// BenchmarkBoltAppend isolates the write pattern both of kbox's bbolt
+// files have (the Raft log in raft.db, the partition logs in state.db):
+// one large value per transaction under ever-growing keys. "amplification"
+// is the page bytes bbolt allocated (and so wrote) per value byte. A leaf
+// is not split below 2×MinKeysPerPage = 4 values, so each commit rewrites
+// the last leaf with up to 3 earlier values; one value per nested bucket
+// (layout=nested) writes each value once.
+func BenchmarkBoltAppend(b *testing.B) {
+	for _, layout := range []string{"flat", "nested"} {
+		for _, size := range []int{16 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("layout=%s/value=%dKiB", layout, size>>10), func(b *testing.B) {
+				benchBoltAppend(b, layout == "nested", size)
+			})
+		}
+	}
+}
+
+func benchBoltAppend(b *testing.B, nested bool, size int) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "x.db"), 0o600, &bolt.Options{
+		NoSync: true, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	name := []byte("log")
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(name); return err }); err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, size)
+	before := db.Stats().TxStats
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := range b.N {
+		err := db.Update(func(tx *bolt.Tx) error {
+			key := binary.BigEndian.AppendUint64(nil, uint64(i))
+			if !nested {
+				return tx.Bucket(name).Put(key, value)
+			}
+			vb, err := tx.Bucket(name).CreateBucket(key)
+			if err != nil {
+				return err
+			}
+			return vb.Put([]byte{0}, value)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	after := db.Stats().TxStats
+	b.ReportMetric(float64(after.GetPageAlloc()-before.GetPageAlloc())/float64(b.N*size), "amplification")
 }

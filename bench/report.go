@@ -105,6 +105,14 @@ func thousands(v float64) string {
 	return b.String()
 }
 
+// ratio prints r with two decimals, or two significant digits below 0.1.
+func ratio(r float64) string {
+	if r < 0.1 {
+		return fmt.Sprintf("%.2g×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
 // cells renders the table body: metric, one value per column, then kbox
 // divided by each other column.
 func (rep report) cells() [][]string {
@@ -122,7 +130,7 @@ func (rep report) cells() [][]string {
 				row = append(row, "—")
 				continue
 			}
-			row = append(row, fmt.Sprintf("%.2f×", kv/cv))
+			row = append(row, ratio(kv/cv))
 		}
 		rows = append(rows, row)
 	}
@@ -208,9 +216,9 @@ func (rep report) markdown() string {
 		if len(r.startups) > 0 {
 			var ss []string
 			for _, s := range r.startups {
-				ss = append(ss, s.Round(100*time.Microsecond).String())
+				ss = append(ss, s.Round(time.Millisecond).String())
 			}
-			notes = append(notes, fmt.Sprintf("%s: start-ups %s; latency max %s over %s records", c, strings.Join(ss, ", "), r.lat.max, thousands(float64(r.lat.records))))
+			notes = append(notes, fmt.Sprintf("%s: start-ups %s; latency max %s over %s records", c, strings.Join(ss, ", "), r.lat.max.Round(100*time.Microsecond), thousands(float64(r.lat.records))))
 		}
 	}
 	if len(notes) > 0 {
