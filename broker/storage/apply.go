@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -254,6 +255,10 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 	}
 	if max := effectiveLong(m.Configs, "max.message.bytes"); int64(len(p.Batch)) > max {
 		r.Err = fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(p.Batch), max)
+		return r, nil
+	}
+	if err := checkTimestamps(m.Configs, h, now); err != nil {
+		r.Err = err
 		return r, nil
 	}
 	pids := pb.Bucket(bucketPIDs)
@@ -522,4 +527,20 @@ func (a *applier) registerNode(c RegisterNode) (any, error) {
 		return nil, nb.Delete(partKey(c.ID))
 	}
 	return nil, nb.Put(partKey(c.ID), []byte(c.Addr))
+}
+
+// checkTimestamps applies message.timestamp.after.max.ms and
+// message.timestamp.before.max.ms to a CreateTime batch, at batch level:
+// its max timestamp may not be too far ahead, its first not too far behind.
+func checkTimestamps(configs map[string]string, h BatchHeader, now int64) error {
+	if effective(configs, "message.timestamp.type") == "LogAppendTime" || h.NumRecords == 0 {
+		return nil
+	}
+	if after := effectiveLong(configs, "message.timestamp.after.max.ms"); after < math.MaxInt64-now && h.MaxTimestamp > now+after {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms=%d ahead of the broker's clock", ErrInvalidTimestamp, h.MaxTimestamp, after)
+	}
+	if before := effectiveLong(configs, "message.timestamp.before.max.ms"); before < now && h.BaseTimestamp >= 0 && h.BaseTimestamp < now-before {
+		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms=%d behind the broker's clock", ErrInvalidTimestamp, h.BaseTimestamp, before)
+	}
+	return nil
 }
