@@ -402,7 +402,7 @@ func (c *cleaner) due(st *cleanState, batches []batchInfo, cfg compactConfig, no
 func (c *cleaner) offsetMap(topic string, p int32, logStart, end int64, k *keeper) (map[string]int64, error) {
 	latest := map[string]int64{}
 	err := c.b.store.Batches(topic, p, 0, end, func(raw []byte) error {
-		b, err := records.Decode(raw)
+		b, err := decodeForCompaction(raw)
 		if err != nil {
 			k.undecodable++
 			return nil
@@ -418,6 +418,25 @@ func (c *cleaner) offsetMap(topic string, p int32, logStart, end int64, k *keepe
 		return nil
 	})
 	return latest, err
+}
+
+// decodeForCompaction decodes a stored batch and checks that its records'
+// offset deltas rise within the batch's offset range, so that a rebuilt
+// batch covers the same offsets. Produce does not look inside batches, so
+// a client can store anything that has a valid CRC.
+func decodeForCompaction(raw []byte) (records.Batch, error) {
+	b, err := records.Decode(raw)
+	if err != nil {
+		return b, err
+	}
+	prev := int32(-1)
+	for _, r := range b.Records {
+		if r.OffsetDelta <= prev || r.OffsetDelta > b.LastOffsetDelta {
+			return b, fmt.Errorf("batch at %d: record offset delta %d out of order or past the last offset delta %d", b.BaseOffset, r.OffsetDelta, b.LastOffsetDelta)
+		}
+		prev = r.OffsetDelta
+	}
+	return b, nil
 }
 
 // keeper decides which records compaction keeps.
@@ -461,7 +480,7 @@ func (c *cleaner) rewrite(topic string, p int32, from, end int64, k *keeper) (re
 	run := replaceRun{from: from}
 	next := end
 	err := c.b.store.Batches(topic, p, from, end, func(raw []byte) error {
-		b, err := records.Decode(raw)
+		b, err := decodeForCompaction(raw)
 		if err != nil { // counted by offsetMap; kept as it is
 			h, _ := storage.ParseBatchHeader(raw)
 			b.BaseOffset, b.LastOffsetDelta = h.BaseOffset, h.LastOffsetDelta
