@@ -24,6 +24,7 @@ type produceOptions struct {
 	file, keySep, acks, compression string
 	headers                         []string
 	partition                       int32
+	timeout                         time.Duration
 }
 
 // produceSummary is what produce reports on stderr when it is done.
@@ -64,12 +65,13 @@ Example:
 	f.Int32VarP(&o.partition, "partition", "p", -1, "produce every record to this partition (-1: the key's partition, sticky when unkeyed)")
 	f.StringVar(&o.acks, "acks", "all", "acks: all (-1), 1 or 0")
 	f.StringVarP(&o.compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "fail a record not acknowledged within this long, at least 1s (delivery.timeout.ms)")
 	return cmd
 }
 
 // produceClientOpts maps the produce flags to franz-go options.
 func produceClientOpts(topic string, o produceOptions) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation()}
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.RecordDeliveryTimeout(o.timeout)}
 	switch o.acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProduceConsumeEveryCompression produces keyed lines with headers in
@@ -114,5 +116,24 @@ func TestProduceKeyedGoesToOnePartition(t *testing.T) {
 	r := mustKbox(t, in, "produce", "keyed", "--bootstrap", addr, "-K", "=")
 	if !strings.Contains(r.stderr, "produced 20 records") || strings.Count(r.stderr, ":") != 1 {
 		t.Fatalf("summary %q: want 20 records in one partition", r.stderr)
+	}
+}
+
+// TestProduceTimeoutWithoutBroker: --timeout fails records that no broker
+// acknowledges instead of waiting forever.
+func TestProduceTimeoutWithoutBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	start := time.Now()
+	r := kbox(t, "x\n", "produce", "t", "--bootstrap", addr, "--timeout", "1s")
+	if r.err == nil || !strings.Contains(r.err.Error(), "timed out") || !strings.HasPrefix(r.stderr, "produced 0 records") {
+		t.Fatalf("err %v, stderr %q", r.err, r.stderr)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("took %s with a 1s timeout", took)
 	}
 }
