@@ -8,12 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestProduceConsumeEveryCompression produces keyed lines with headers in
 // each codec and reads them back with every field.
 func TestProduceConsumeEveryCompression(t *testing.T) {
 	addr := startNode(t)
+	codecs := map[string]int8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		t.Run(codec, func(t *testing.T) {
 			topic := "codec-" + codec
@@ -25,7 +30,14 @@ func TestProduceConsumeEveryCompression(t *testing.T) {
 			if r.stdout != "" {
 				t.Fatalf("produce wrote to stdout: %q", r.stdout)
 			}
-			r = mustKbox(t, "", "consume", topic, "--bootstrap", addr, "--from", "beginning", "--count", "3",
+			// franz-go sends a batch uncompressed when compressing does not
+			// shrink it, so the codec is checked on a compressible one.
+			long := strings.Repeat(strings.Repeat("compressible ", 100)+"\n", 3)
+			mustKbox(t, long, "produce", topic, "--bootstrap", addr, "--partition", "2", "--compression", codec)
+			if got := batchCodec(t, addr, topic, 2); got != codecs[codec] {
+				t.Fatalf("stored batch codec %d, want %d (%s)", got, codecs[codec], codec)
+			}
+			r = mustKbox(t, "", "consume", topic, "--bootstrap", addr, "--from", "beginning", "--count", "3", "--partition", "1",
 				"--print", "topic,partition,offset,key,value,headers")
 			want := fmt.Sprintf("%[1]s\t1\t0\tk1\tv1\tsrc=test,codec=%[2]s\n%[1]s\t1\t1\tk2\tv:2\tsrc=test,codec=%[2]s\n%[1]s\t1\t2\tk3\t\tsrc=test,codec=%[2]s\n", topic, codec)
 			if r.stdout != want {
@@ -136,4 +148,40 @@ func TestProduceTimeoutWithoutBroker(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("took %s with a 1s timeout", took)
 	}
+}
+
+// batchCodec fetches partition p of topic with a raw Fetch and returns the
+// compression codec in the first stored batch's attributes.
+func batchCodec(t *testing.T, addr, topic string, p int32) int8 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MaxBytes, req.ReplicaID = 100, 1<<20, -1
+	tds, err := kadm.NewClient(cl).ListTopics(t.Context(), topic)
+	if err != nil || tds[topic].Err != nil {
+		t.Fatalf("metadata of %s: %v %v", topic, err, tds[topic].Err)
+	}
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, tds[topic].ID // kgo picks the version: names before v13, IDs from it
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(t.Context(), cl)
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch answer %+v", resp)
+	}
+	fp := resp.Topics[0].Partitions[0]
+	var b kmsg.RecordBatch
+	if fp.ErrorCode != 0 || b.ReadFrom(fp.RecordBatches) != nil {
+		t.Fatalf("fetch %s[%d]: error code %d, %d bytes of batches", topic, p, fp.ErrorCode, len(fp.RecordBatches))
+	}
+	return int8(b.Attributes & 0x07)
 }
