@@ -548,7 +548,7 @@ func (rc *rawConn) try(version int16, req kmsg.Request) (kmsg.Response, error) {
 	body = body[4:]
 	resp := req.ResponseKind()
 	resp.SetVersion(version)
-	if resp.IsFlexible() {
+	if resp.IsFlexible() && resp.Key() != 18 { // ApiVersions keeps the v0 header
 		body = body[1:] // empty header tags
 	}
 	return resp, resp.ReadFrom(body)
@@ -767,5 +767,72 @@ func TestGroupErrors(t *testing.T) {
 	// Versions Kafka 4 removed close the connection.
 	if _, err := dialRaw(t, addr).try(1, commitReq("g-simple", -1, "", "raw", 1)); err == nil {
 		t.Error("OffsetCommit v1 was answered")
+	}
+}
+
+// The group APIs are advertised with Apache Kafka 4's ranges, and every
+// advertised version answers a request with default fields and a few odd
+// ones without closing the connection.
+func TestGroupAPIsEveryVersion(t *testing.T) {
+	addr := startGroupNode(t)
+	produceN(t, newGroupClient(t, addr), "any", "x", 4)
+	rc := dialRaw(t, addr)
+	want := map[int16][2]int16{8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 5}, 16: {0, 5}, 42: {0, 2}, 47: {0, 0}}
+	got := map[int16][2]int16{}
+	for _, k := range rc.do(3, kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse).ApiKeys {
+		if _, ok := want[k.ApiKey]; ok {
+			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("advertised group API ranges %v, want %v", got, want)
+	}
+	odd := func(key int16, g string) []kmsg.Request {
+		req := kmsg.RequestForKey(key)
+		out := []kmsg.Request{req}
+		switch r := req.(type) {
+		case *kmsg.JoinGroupRequest:
+			dup := joinReq(g, "", 10000)
+			dup.Protocols = append(dup.Protocols, dup.Protocols[0])
+			dup.RebalanceTimeoutMillis = -5
+			out = append(out, dup, joinReq(g, "not-a-member", 10000))
+		case *kmsg.SyncGroupRequest:
+			r.Group, r.Generation, r.MemberID = g, -1, "x"
+			r.GroupAssignment = make([]kmsg.SyncGroupRequestGroupAssignment, 3)
+		case *kmsg.OffsetCommitRequest:
+			c := commitReq(g, -1, "", "any", -7)
+			c.Topics[0].Partitions[0].Partition = -1
+			out = append(out, c, commitReq(g, 99, "m", "any", 1))
+		case *kmsg.OffsetFetchRequest:
+			r.Group = g
+			r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "any", Partitions: []int32{-1, 0, 1 << 30}}}
+			r.Groups = []kmsg.OffsetFetchRequestGroup{{Group: ""}, {Group: g}}
+		case *kmsg.LeaveGroupRequest:
+			r.Group = g
+			r.Members = []kmsg.LeaveGroupRequestMember{{}, {InstanceID: kmsg.StringPtr("")}}
+		case *kmsg.DescribeGroupsRequest:
+			r.Groups = []string{"", g, g}
+			r.IncludeAuthorizedOperations = true
+		case *kmsg.DeleteGroupsRequest:
+			r.Groups = []string{"", "g-none", g}
+		case *kmsg.OffsetDeleteRequest:
+			r.Group = g
+			r.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "nope", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 3}}}}
+		case *kmsg.FindCoordinatorRequest:
+			r.CoordinatorType = 9
+			r.CoordinatorKeys = []string{"", "a"}
+		case *kmsg.ListGroupsRequest:
+			r.StatesFilter, r.TypesFilter = []string{"stable", "EMPTY"}, []string{"CLASSIC"}
+		}
+		return out
+	}
+	for key, vs := range want {
+		for v := vs[0]; v <= vs[1]; v++ {
+			for i, req := range odd(key, fmt.Sprintf("g-odd-%d-%d", key, v)) {
+				if _, err := rc.try(v, req); err != nil {
+					t.Fatalf("%s v%d request %d: %v", kmsg.NameForKey(key), v, i, err)
+				}
+			}
+		}
 	}
 }
