@@ -21,7 +21,7 @@ func TestCleanerOnThreeNodeCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the 5s background cleaner")
 	}
-	c := cluster.Start(t, cluster.Nodes(3), cluster.FastTimeouts())
+	c := cluster.Start(t, cluster.Nodes(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.WaitHealthy(ctx); err != nil {
@@ -89,7 +89,21 @@ func TestCleanerOnThreeNodeCluster(t *testing.T) {
 		}
 	}
 
-	starts, err := adm.ListStartOffsets(ctx, "node-ret", "node-cmp")
+	// Retry through a leader election (2 busy cores can delay heartbeats).
+	var starts kadm.ListedOffsets
+	for {
+		starts, err = adm.ListStartOffsets(ctx, "node-ret", "node-cmp")
+		if err == nil {
+			err = starts.Error()
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
