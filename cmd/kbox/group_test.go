@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// needGroups skips until the broker serves consumer groups.
+// needGroups checks that the broker serves consumer groups.
 func needGroups(t *testing.T, addr string) {
 	t.Helper()
 	needAPIs(t, addr, kmsg.FindCoordinator.Int16(), kmsg.JoinGroup.Int16(), kmsg.SyncGroup.Int16(),

@@ -11,7 +11,7 @@ import (
 	"github.com/kbox-dev/kbox/cluster"
 )
 
-// needTopicAdmin skips until the broker serves the topic admin APIs.
+// needTopicAdmin checks that the broker serves the topic admin APIs.
 func needTopicAdmin(t *testing.T, addr string) {
 	t.Helper()
 	needAPIs(t, addr, kmsg.CreateTopics.Int16(), kmsg.DeleteTopics.Int16(), kmsg.CreatePartitions.Int16(),
