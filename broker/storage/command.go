@@ -160,7 +160,10 @@ type DeleteOffsets struct {
 
 // ReplaceBatches replaces the batches whose base offsets lie in [From, To)
 // with Batches, each keeping its base offset. Log compaction proposes it.
-// Result: error.
+// Batches must be in offset order, not overlap, have base offsets in
+// [From, To) and end before the next stored batch; otherwise nothing
+// changes and the result is ErrCorruptBatch. Replacements wholly below the
+// log start (retention moved it meanwhile) are dropped. Result: error.
 type ReplaceBatches struct {
 	Topic     string
 	Partition int32
