@@ -186,14 +186,7 @@ func measure(ctx context.Context, o options, t *target, tmp, logDir string) *res
 // timing the first Metadata answer and reading the idle RSS.
 func measureStartups(ctx context.Context, o options, t *target, tmp, logDir string, r *result) error {
 	for i := range o.starts {
-		b, err := launch(t, filepath.Join(tmp, fmt.Sprintf("%s-start%d", t.name, i)), logDir, 1)
-		if err != nil {
-			return err
-		}
-		up, err := startOnce(ctx, o, b, r)
-		if serr := b.stop(); err == nil {
-			err = serr
-		}
+		up, err := startOnce(ctx, o, t, filepath.Join(tmp, fmt.Sprintf("%s-start%d", t.name, i)), logDir, r)
 		if err != nil {
 			return fmt.Errorf("start-up %d: %w", i+1, err)
 		}
@@ -202,10 +195,18 @@ func measureStartups(ctx context.Context, o options, t *target, tmp, logDir stri
 	return nil
 }
 
-func startOnce(ctx context.Context, o options, b *broker, r *result) (time.Duration, error) {
-	at, err := firstMetadata(ctx, b)
+func startOnce(ctx context.Context, o options, t *target, dir, logDir string, r *result) (_ time.Duration, err error) {
+	b, at, note, err := launchReady(ctx, t, dir, logDir, 1)
 	if err != nil {
 		return 0, err
+	}
+	defer func() {
+		if serr := b.stop(); err == nil {
+			err = serr
+		}
+	}()
+	if note != "" {
+		r.notes = append(r.notes, note)
 	}
 	began, err := b.p.started(time.Second)
 	if err != nil {
@@ -228,7 +229,7 @@ func startOnce(ctx context.Context, o options, b *broker, r *result) (time.Durat
 // measureWorkloads runs every throughput phase and the latency phase on
 // one broker process with a fresh data dir.
 func measureWorkloads(ctx context.Context, o options, t *target, tmp, logDir string, r *result) (err error) {
-	b, err := launch(t, filepath.Join(tmp, t.name+"-data"), logDir, 1)
+	b, _, note, err := launchReady(ctx, t, filepath.Join(tmp, t.name+"-data"), logDir, 1)
 	if err != nil {
 		return err
 	}
@@ -237,15 +238,15 @@ func measureWorkloads(ctx context.Context, o options, t *target, tmp, logDir str
 			err = serr
 		}
 	}()
-	if _, err := firstMetadata(ctx, b); err != nil {
-		return err
+	if note != "" {
+		r.notes = append(r.notes, note)
 	}
 	ws := workloads(o.scale)
 	topics := []topicSpec{{name: latencyTopic, partitions: 1}}
 	for _, w := range ws {
 		topics = append(topics, topicSpec{name: w.topic(), partitions: w.partitions})
 	}
-	note, err := createTopics(ctx, b, topics)
+	note, err = createTopics(ctx, b, topics)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}

@@ -109,6 +109,13 @@ type markWriter struct {
 	seen   chan time.Time
 }
 
+// sawMarker reports whether the marker has appeared.
+func (m *markWriter) sawMarker() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.found
+}
+
 func (m *markWriter) Write(b []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -189,6 +189,37 @@ func (b *broker) start(partitions int) error {
 	return nil
 }
 
+// launchReady launches a broker and waits for its first Metadata answer,
+// returning when that came. A launcher that dies before its start marker
+// (Kafka's storage format step) is retried once on a fresh dir, with a
+// note, so one flaky format does not cost a whole run.
+func launchReady(ctx context.Context, t *target, dir, logDir string, partitions int) (*broker, time.Time, string, error) {
+	b, err := launch(t, dir, logDir, partitions)
+	if err != nil {
+		return nil, time.Time{}, "", err
+	}
+	at, err := firstMetadata(ctx, b)
+	if err == nil {
+		return b, at, "", nil
+	}
+	exited, _ := b.p.exited()
+	if !exited || len(t.marker) == 0 || b.p.mark.sawMarker() {
+		b.stop()
+		return nil, time.Time{}, "", err
+	}
+	note := fmt.Sprintf("the launcher failed before starting the broker once (%v, log in %s); retried on a fresh dir", err, logDir)
+	progress("%s: %s", t.name, note)
+	b, err = launch(t, dir+"-retry", logDir, partitions)
+	if err != nil {
+		return nil, time.Time{}, "", err
+	}
+	if at, err = firstMetadata(ctx, b); err != nil {
+		b.stop()
+		return nil, time.Time{}, "", err
+	}
+	return b, at, note, nil
+}
+
 // restart stops the broker and starts it again on the same data dir.
 func (b *broker) restart(ctx context.Context, partitions int) error {
 	if err := b.stop(); err != nil {
