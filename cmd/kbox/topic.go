@@ -42,7 +42,7 @@ func topicID(id kadm.TopicID) string {
 
 // withMessage adds the broker's error message to a Kafka error code.
 func withMessage(err error, msg string) error {
-	if err == nil || msg == "" {
+	if err == nil || msg == "" || strings.Contains(err.Error(), msg) {
 		return err
 	}
 	return fmt.Errorf("%w (%s)", err, msg)
@@ -117,7 +117,9 @@ Example:
 			out := createdTopic{Topic: r.Topic, ID: topicID(r.ID), Partitions: r.NumPartitions,
 				ReplicationFactor: r.ReplicationFactor, Configs: nonDefaultConfigs(r.Configs), DryRun: dryRun}
 			if isKafkaError(r.Err, "TOPIC_ALREADY_EXISTS") && ifNotExists {
-				out = createdTopic{Topic: r.Topic, Existed: true}
+				if out, err = existingTopic(ctx, adm, args[0]); err != nil {
+					return fmt.Errorf("create topic %s: it exists: %w", args[0], err)
+				}
 			} else if r.Err != nil {
 				return fmt.Errorf("create topic %s: %w", args[0], withMessage(r.Err, r.ErrMessage))
 			}
@@ -133,6 +135,20 @@ Example:
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	f.BoolVar(&dryRun, "dry-run", false, "validate only (CreateTopics validate_only): create nothing")
 	return cmd
+}
+
+// existingTopic describes a topic create --if-not-exists found.
+func existingTopic(ctx context.Context, adm *kadm.Client, name string) (createdTopic, error) {
+	tds, err := adm.ListTopics(ctx, name)
+	if err != nil {
+		return createdTopic{}, err
+	}
+	td := tds[name]
+	if td.Err != nil {
+		return createdTopic{}, td.Err
+	}
+	return createdTopic{Topic: name, ID: topicID(td.ID), Partitions: int32(len(td.Partitions)),
+		ReplicationFactor: int16(td.Partitions.NumReplicas()), Existed: true}, nil
 }
 
 func createStatus(c createdTopic) string {

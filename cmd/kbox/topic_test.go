@@ -53,7 +53,7 @@ func TestTopicCreateListDescribe(t *testing.T) {
 		t.Fatalf("second create: %v", r.err)
 	}
 	r = mustKbox(t, "", "topic", "create", "orders", "--bootstrap", addr, "--if-not-exists")
-	if !strings.Contains(r.stdout, "orders") || !strings.Contains(r.stdout, "exists") {
+	if !containsRow(r.stdout, "orders", c.ID, "2", "1", "exists") {
 		t.Fatalf("--if-not-exists:\n%s", r.stdout)
 	}
 	r = mustKbox(t, "", "topic", "create", "dry", "--bootstrap", addr, "--dry-run", "-p", "5")
