@@ -143,10 +143,11 @@ func consumeKcatJSON(t testing.TB, kcat, addr, topic string, n int) []kcatMsg {
 	return msgs
 }
 
-// runKcat runs kcat with stdin, failing t on a non-zero exit or after 30s.
+// runKcat runs kcat with stdin, failing t on a non-zero exit or after 15s
+// (every call here takes well under two).
 func runKcat(t testing.TB, kcat string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.CommandContext(testCtx(t, 30*time.Second), kcat, args...)
+	cmd := exec.CommandContext(testCtx(t, 15*time.Second), kcat, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
