@@ -236,7 +236,9 @@ func TestGroupTwoConsumersRebalanceCommitResume(t *testing.T) {
 	<-d1
 	c1.Close()
 	seen.Range(func(k, v any) bool {
-		if n := *v.(*int); n != 1 {
+		// "b" records were produced into a stable group: each is read
+		// once ("a" ones may repeat if the first join split in two).
+		if n := *v.(*int); n != 1 && strings.HasPrefix(k.(string), "b-") {
 			t.Errorf("%s consumed %d times", k, n)
 		}
 		return true
