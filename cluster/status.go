@@ -228,9 +228,14 @@ func (n *Node) inSync() []int32 {
 	return out
 }
 
-// alive reports which members answered recently (this node always), or
-// nil before the first poll.
-func (n *Node) alive() map[int32]bool {
+// listed reports which nodes Metadata lists: the members of the latest
+// configuration, or nil (no filter) before the first poll. The leader,
+// which hears from a quorum, also drops members that have not answered it
+// recently. Other nodes do not: a node cut off from the rest must not tell
+// clients that it is the only broker left, or they would forget the
+// majority and wait on it until it heals.
+func (n *Node) listed() map[int32]bool {
+	leading := n.leading()
 	now, lag := time.Now(), n.lagTime()
 	n.mon.mu.Lock()
 	defer n.mon.mu.Unlock()
@@ -239,24 +244,25 @@ func (n *Node) alive() map[int32]bool {
 	}
 	out := map[int32]bool{n.cfg.NodeID: true}
 	for id, mb := range n.mon.members {
-		if now.Sub(mb.seen) <= lag {
+		if !leading || now.Sub(mb.seen) <= lag {
 			out[id] = true
 		}
 	}
 	return out
 }
 
-// brokers lists the live registered members for Metadata and
-// DescribeCluster. An empty list makes the broker describe just itself.
+// brokers lists the registered members for Metadata and DescribeCluster,
+// without those the leader cannot reach (see listed). An empty list makes
+// the broker describe just itself.
 func (n *Node) brokers() []broker.BrokerInfo {
 	regs, err := n.store.Nodes()
 	if err != nil {
 		return nil
 	}
-	alive := n.alive()
+	listed := n.listed()
 	out := make([]broker.BrokerInfo, 0, len(regs))
 	for _, r := range regs {
-		if alive != nil && !alive[r.ID] {
+		if listed != nil && !listed[r.ID] {
 			continue
 		}
 		host, p, err := net.SplitHostPort(r.Addr)

@@ -352,8 +352,10 @@ func (c *Cluster) leaderNode() *Node {
 // handing over leadership. Its data stays for Restart.
 func (c *Cluster) Kill(i int) {
 	c.mu.Lock()
-	n := c.slots[i].node
-	c.slots[i].node = nil
+	var n *Node
+	if i >= 0 && i < len(c.slots) {
+		n, c.slots[i].node = c.slots[i].node, nil
+	}
 	c.mu.Unlock()
 	if n != nil {
 		n.Close()
@@ -369,6 +371,9 @@ func (c *Cluster) Restart(i int) error {
 	defer c.mu.Unlock()
 	if c.closed {
 		return errors.New("cluster closed")
+	}
+	if i < 0 || i >= len(c.slots) {
+		return fmt.Errorf("restart: no node %d", i)
 	}
 	s := c.slots[i]
 	if s.removed {
@@ -402,6 +407,9 @@ func (c *Cluster) Heal(i int) { c.setIsolated(i, false) }
 func (c *Cluster) setIsolated(i int, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if i < 0 || i >= len(c.slots) {
+		return
+	}
 	s := c.slots[i]
 	s.isolated = on
 	if s.node != nil && s.node.mux != nil {
@@ -457,6 +465,10 @@ func (c *Cluster) RemoveNode(i int) error {
 		return fmt.Errorf("remove node %d: %w", id, err)
 	}
 	c.mu.Lock()
+	if i < 0 || i >= len(c.slots) {
+		c.mu.Unlock()
+		return fmt.Errorf("remove: no node %d", i)
+	}
 	s := c.slots[i]
 	s.removed = true
 	n := s.node
