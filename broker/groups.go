@@ -145,7 +145,7 @@ func (gs *groups) coordinator() (int32, int16) {
 	return epoch, 0
 }
 
-// current checks leadership and drops the groups of an older leader
+// currentLocked checks leadership and drops the groups of an older leader
 // epoch; callers hold gs.mu.
 func (gs *groups) currentLocked() int16 {
 	epoch, code := gs.coordinator()

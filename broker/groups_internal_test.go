@@ -58,7 +58,7 @@ func newGroupEnv(t *testing.T, tweak func(*groupsConfig)) *groupEnv {
 	return &groupEnv{b: b, repl: repl, addr: ln.Addr().String()}
 }
 
-// member is one connection speaking for one group member; requests go to
+// rawMember is one connection speaking for one group member; requests go to
 // the seed broker as they are, without kgo's coordinator lookup or retries.
 type rawMember struct {
 	t   *testing.T
