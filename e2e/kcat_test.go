@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -156,4 +157,44 @@ func runKcat(t testing.TB, kcat string, stdin []byte, args ...string) []byte {
 		t.Fatalf("kcat %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out
+}
+
+// TestKcatGroup consumes with librdkafka's balanced consumer group
+// (kcat -G): it joins, gets every partition, consumes every record and
+// commits on close; kadm then sees the committed offsets at the end.
+func TestKcatGroup(t *testing.T) {
+	kcat := needTool(t, "kcat", kcatInstall)
+	k := startKbox(t)
+	needAPIs(t, k.Addr, groupAPIs...)
+	const topic, group, n = "kcat-group", "kcat-group", 150
+	createTopic(t, k.Addr, topic, 3, nil)
+	produceSync(t, k.Addr, numbered(topic, "v", 0, n))
+	out := runKcat(t, kcat, nil, "-b", k.Addr, "-G", group, "-c", fmt.Sprint(n), "-q", "-J",
+		"-X", "auto.offset.reset=earliest", "-X", "enable.auto.commit=true", topic)
+	var msgs []kcatMsg
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m kcatMsg
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("kcat -G output %q: %v", line, err)
+		}
+		msgs = append(msgs, m)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		seen[m.Payload] = true
+	}
+	if len(msgs) != n || len(seen) != n {
+		t.Fatalf("kcat -G consumed %d messages (%d distinct), want %d", len(msgs), len(seen), n)
+	}
+	adm := kadm.NewClient(newClient(t, k.Addr))
+	ends := endOffsets(t, k.Addr, topic)
+	offs, err := adm.FetchOffsets(testCtx(t, 20*time.Second), group)
+	if err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	}
+	for p, end := range ends {
+		if o, ok := offs.Lookup(topic, p); !ok || o.At != end {
+			t.Errorf("committed %s/%d = %+v, want %d (librdkafka commits on close)", topic, p, o, end)
+		}
+	}
 }
