@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kbox-dev/kbox/broker/records"
 	"github.com/kbox-dev/kbox/cluster"
 )
 
@@ -184,15 +183,7 @@ func probeProduce(ctx context.Context, t *testing.T, cl *kgo.Client, stop <-chan
 			return codes
 		case <-time.After(5 * time.Millisecond):
 		}
-		batch, err := records.Encode(records.Batch{
-			FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-			ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-			Records: []records.Record{{Value: binary.BigEndian.AppendUint64(nil, 1<<63|i)}},
-		})
-		if err != nil {
-			t.Error(err)
-			return codes
-		}
+		batch := encodeBatch(t, binary.BigEndian.AppendUint64(nil, 1<<63|i))
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 500
 		rt := kmsg.NewProduceRequestTopic()

@@ -29,6 +29,8 @@ type fsm struct {
 	restores      atomic.Int64
 	lastRestore   atomic.Int64
 	restoredBytes atomic.Int64
+	// persisted counts snapshots this node wrote.
+	persisted atomic.Int64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -69,7 +71,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{sn: sn}, nil
+	return &fsmSnapshot{sn: sn, done: &f.persisted}, nil
 }
 
 // Restore replaces the store with a snapshot the leader sent (raft does
@@ -101,14 +103,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-type fsmSnapshot struct{ sn *storage.Snapshot }
+type fsmSnapshot struct {
+	sn   *storage.Snapshot
+	done *atomic.Int64
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if _, err := s.sn.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	return sink.Close()
+	err := sink.Close()
+	s.done.Add(1)
+	return err
 }
 
 func (s *fsmSnapshot) Release() { s.sn.Release() }

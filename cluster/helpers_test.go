@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kbox-dev/kbox/broker/records"
 	"github.com/kbox-dev/kbox/cluster"
 )
 
@@ -216,4 +217,18 @@ func retry(ctx context.Context, fn func() error) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// encodeBatch is a v2 record batch of one record per value, without a
+// producer ID.
+func encodeBatch(t *testing.T, values ...[]byte) []byte {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	b := records.Batch{FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	for i, v := range values {
+		b.Records = append(b.Records, records.Record{OffsetDelta: int32(i), Value: v})
+	}
+	raw, err := records.Encode(b)
+	must(t, err)
+	return raw
 }

@@ -64,13 +64,17 @@ func (n *Node) joinLoop(addr string) {
 }
 
 // isMember reports whether this node is in the latest configuration.
-func (n *Node) isMember() bool {
+func (n *Node) isMember() bool { return n.hasMember(n.cfg.NodeID) }
+
+// hasMember reports whether node id is in this node's latest configuration.
+func (n *Node) hasMember(id int32) bool {
 	cf := n.raft.GetConfiguration()
 	if cf.Error() != nil {
 		return false
 	}
+	sid := raft.ServerID(strconv.Itoa(int(id)))
 	for _, s := range cf.Configuration().Servers {
-		if s.ID == n.raftID() {
+		if s.ID == sid {
 			return true
 		}
 	}

@@ -87,9 +87,10 @@ type monitor struct {
 	// wasMember is set once this node has been in the configuration.
 	wasMember bool
 
-	snapAt    time.Time
-	snapIndex uint64
-	snapBytes int64
+	snapListed bool
+	snapGen    int64
+	snapIndex  uint64
+	snapBytes  int64
 }
 
 type member struct {
@@ -313,12 +314,12 @@ func (n *Node) localStatus() NodeStatus {
 }
 
 // snapshotInfo returns the latest snapshot's index and size, listing the
-// snapshot directory at most once a second.
+// snapshot directory only after a snapshot was written or installed.
 func (n *Node) snapshotInfo() (uint64, int64) {
 	n.mon.mu.Lock()
 	defer n.mon.mu.Unlock()
-	if time.Since(n.mon.snapAt) > time.Second {
-		n.mon.snapAt = time.Now()
+	if gen := n.fsm.persisted.Load() + n.fsm.restores.Load(); gen != n.mon.snapGen || !n.mon.snapListed {
+		n.mon.snapGen, n.mon.snapListed = gen, true
 		if list, err := n.snaps.List(); err == nil && len(list) > 0 {
 			n.mon.snapIndex, n.mon.snapBytes = list[0].Index, list[0].Size
 		}

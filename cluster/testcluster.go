@@ -448,8 +448,9 @@ func (c *Cluster) AddNode() (int, error) {
 	return i, err
 }
 
-// RemoveNode takes node i out of the cluster through the leader and stops
-// it. Its index is not reused.
+// RemoveNode takes node i out of the cluster through the leader, waits
+// (a few seconds at most) for it to notice and stop with ErrRemoved, and
+// closes it. Its index is not reused.
 func (c *Cluster) RemoveNode(i int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
 	defer cancel()
@@ -458,6 +459,9 @@ func (c *Cluster) RemoveNode(i int) error {
 		via := c.leaderNode()
 		if via == nil {
 			return errors.New("no leader")
+		}
+		if !via.hasMember(id) {
+			return nil // done, though an earlier attempt's answer was lost
 		}
 		return via.RemoveMember(ctx, id)
 	})
@@ -475,6 +479,10 @@ func (c *Cluster) RemoveNode(i int) error {
 	s.node = nil
 	c.mu.Unlock()
 	if n != nil {
+		select {
+		case <-n.Done():
+		case <-time.After(5 * time.Second):
+		}
 		n.Close()
 	}
 	return nil
@@ -531,13 +539,22 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 
 // WaitHealthy waits until a leader takes writes and every running node —
 // isolated ones included, killed ones not — is a voter that follows it, is
-// registered for Metadata, and is in the leader's ISR: the state Kafka
+// registered for Metadata, has applied the log as far as it was committed
+// when WaitHealthy was called, and is in the leader's ISR: the state Kafka
 // calls zero under-replicated partitions.
 func (c *Cluster) WaitHealthy(ctx context.Context) error {
-	return c.waitFor(ctx, c.healthy)
+	var target uint64
+	return c.waitFor(ctx, func() error {
+		if target == 0 {
+			if l := c.leaderNode(); l != nil {
+				target = max(l.raft.CommitIndex(), 1)
+			}
+		}
+		return c.healthy(target)
+	})
 }
 
-func (c *Cluster) healthy() error {
+func (c *Cluster) healthy(target uint64) error {
 	l := c.leaderNode()
 	if l == nil {
 		return errors.New("no leader")
@@ -572,6 +589,9 @@ func (c *Cluster) healthy() error {
 		}
 		if !containsID(isr, id) {
 			return fmt.Errorf("node %d is not in the ISR %v", id, isr)
+		}
+		if a := n.store.Applied(); a < target {
+			return fmt.Errorf("node %d applied %d of %d", id, a, target)
 		}
 	}
 	return nil
