@@ -100,6 +100,9 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 			rp.Partition = p.Partition
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 			rp.PreferredReadReplica = -1
+			// Never null: librdkafka rejects a null record set (MessageSetSize
+			// -1) as a malformed response; Kafka sends an empty one.
+			rp.RecordBatches = []byte{}
 			switch {
 			case !known && r.Version >= 13:
 				rp.ErrorCode = kerr.UnknownTopicID.Code
@@ -129,7 +132,9 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest) (*kmsg.FetchResponse, int) {
 				if err == nil || err == storage.ErrOffsetOutOfRange {
 					rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStart
 				}
-				rp.RecordBatches = res.Records
+				if res.Records != nil {
+					rp.RecordBatches = res.Records
+				}
 				total += len(res.Records)
 			}
 			rt.Partitions = append(rt.Partitions, rp)

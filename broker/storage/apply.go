@@ -295,7 +295,7 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 	base := st.Next
 	st.noteEpoch(a.epoch)
 	stored := stamp(p.Batch, base, a.epoch, appendTime)
-	if err := pb.Bucket(bucketLog).Put(offsetKey(base), stored); err != nil {
+	if err := logOf(pb).put(base, stored); err != nil {
 		return r, err
 	}
 	st.Next = base + int64(h.LastOffsetDelta) + 1
@@ -442,8 +442,12 @@ func (a *applier) deleteRecords(c DeleteRecords) (any, error) {
 
 // trimBelow deletes the batches that lie wholly below st.LogStart.
 func trimBelow(pb *bolt.Bucket, st *partState) error {
-	cur := pb.Bucket(bucketLog).Cursor()
-	for k, v := cur.First(); k != nil; k, v = cur.First() {
+	log := logOf(pb)
+	for {
+		k, v := log.cursor().first()
+		if k == nil {
+			return nil
+		}
 		h, err := ParseBatchHeader(v)
 		if err != nil {
 			return fmt.Errorf("stored batch at %d: %w", getUint64(k), err)
@@ -452,11 +456,10 @@ func trimBelow(pb *bolt.Bucket, st *partState) error {
 			return nil
 		}
 		st.Bytes -= int64(len(v))
-		if err := cur.Delete(); err != nil {
+		if err := log.delete(bytes.Clone(k)); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
@@ -471,10 +474,10 @@ func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
 	if c.To > st.Next || c.From > c.To {
 		return fmt.Errorf("%w: range [%d, %d) is past the high watermark %d", ErrOffsetOutOfRange, c.From, c.To, st.Next), nil
 	}
-	lb := pb.Bucket(bucketLog)
+	lb := logOf(pb)
 	// The first batch at or after To bounds what the replacements may cover.
 	limit := st.Next
-	if k, _ := lb.Cursor().Seek(offsetKey(c.To)); k != nil {
+	if k, _ := lb.cursor().seekOffset(c.To); k != nil {
 		limit = int64(getUint64(k))
 	}
 	// Check every replacement before changing anything, so a refused
@@ -495,20 +498,16 @@ func (a *applier) replaceBatches(c ReplaceBatches) (any, error) {
 		}
 		keep = append(keep, b)
 	}
-	var doomed [][]byte
-	cur := lb.Cursor()
-	for k, v := cur.Seek(offsetKey(c.From)); k != nil && int64(getUint64(k)) < c.To; k, v = cur.Next() {
-		st.Bytes -= int64(len(v))
-		doomed = append(doomed, bytes.Clone(k))
-	}
+	doomed, size := lb.keysIn(c.From, c.To)
+	st.Bytes -= size
 	for _, k := range doomed {
-		if err := lb.Delete(k); err != nil {
+		if err := lb.delete(k); err != nil {
 			return nil, err
 		}
 	}
 	for _, b := range keep {
 		cp := bytes.Clone(b)
-		if err := lb.Put(offsetKey(int64(getUint64(cp))), cp); err != nil {
+		if err := lb.put(int64(getUint64(cp)), cp); err != nil {
 			return nil, err
 		}
 		st.Bytes += int64(len(cp))

@@ -123,20 +123,20 @@ func (s *Store) Read(topic string, p int32, offset int64, maxBytes int, buf []by
 		if offset == st.Next {
 			return nil
 		}
-		cur := pb.Bucket(bucketLog).Cursor()
-		k, v := cur.Seek(offsetKey(offset))
+		cur := logOf(pb).cursor()
+		k, v := cur.seekOffset(offset)
 		switch {
 		case k == nil: // offset lies inside the last batch
-			k, v = cur.Last()
+			k, v = cur.last()
 		case int64(getUint64(k)) > offset: // inside the previous batch, if any
-			if pk, pv := cur.Prev(); pk != nil {
+			if pk, pv := cur.prev(); pk != nil {
 				k, v = pk, pv
 			} else {
-				k, v = cur.First()
+				k, v = cur.first()
 			}
 		}
 		n := 0
-		for ; k != nil; k, v = cur.Next() {
+		for ; k != nil; k, v = cur.next() {
 			if n > 0 && n+len(v) > maxBytes {
 				break
 			}
@@ -165,8 +165,8 @@ func (s *Store) Batches(topic string, p int32, from, to int64, fn func(b []byte)
 		if err != nil {
 			return err
 		}
-		cur := pb.Bucket(bucketLog).Cursor()
-		for k, v := cur.Seek(offsetKey(from)); k != nil && int64(getUint64(k)) < to; k, v = cur.Next() {
+		cur := logOf(pb).cursor()
+		for k, v := cur.seekOffset(from); k != nil && int64(getUint64(k)) < to; k, v = cur.next() {
 			if err := fn(v); err != nil {
 				return err
 			}
@@ -185,8 +185,8 @@ func (s *Store) OffsetForTimestamp(topic string, p int32, ts int64) (offset, tim
 		if err != nil {
 			return err
 		}
-		cur := pb.Bucket(bucketLog).Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		cur := logOf(pb).cursor()
+		for k, v := cur.first(); k != nil; k, v = cur.next() {
 			h, err := ParseBatchHeader(v)
 			if err != nil {
 				continue
