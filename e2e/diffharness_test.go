@@ -25,10 +25,11 @@ import (
 
 // diffTarget is one broker under differential test.
 type diffTarget struct {
-	name string
-	addr string
-	node int32       // the broker's node ID, from Metadata
-	cl   *kgo.Client // requests go straight to the seed broker, versions pinned
+	name   string
+	addr   string
+	node   int32              // the broker's node ID, from Metadata
+	cl     *kgo.Client        // requests go straight to the seed broker, versions pinned
+	pinned *kversion.Versions // the versions cl uses, the same for every target
 }
 
 // diffCase is one request sequence.
@@ -250,7 +251,7 @@ func diffTargets(t *testing.T) []*diffTarget {
 	}
 	common := commonVersions(all)
 	for _, tg := range targets {
-		tg.cl = newClient(t, tg.addr, kgo.MaxVersions(common), kgo.RequestRetries(0))
+		tg.cl, tg.pinned = newClient(t, tg.addr, kgo.MaxVersions(common), kgo.RequestRetries(0)), common
 		md, err := kmsg.NewPtrMetadataRequest().RequestWith(testCtx(t, 20*time.Second), tg.cl)
 		if err != nil || len(md.Brokers) == 0 {
 			t.Fatalf("%s: metadata: %v", tg.name, err)
@@ -298,7 +299,7 @@ func versionsOf(addr string) (*kversion.Versions, error) {
 // the lowest of their maximum versions.
 func commonVersions(all []*kversion.Versions) *kversion.Versions {
 	common := kversion.FromApiVersionsResponse(&kmsg.ApiVersionsResponse{})
-	for key := int16(0); key < 100; key++ {
+	for key := int16(0); key < 200; key++ {
 		kmax := int16(-1)
 		if r := kmsg.RequestForKey(key); r != nil {
 			kmax = r.MaxVersion()
@@ -340,6 +341,13 @@ func runDiff(t *testing.T, targets []*diffTarget, cases []diffCase) {
 			if len(missing) > 0 {
 				t.Skipf("kbox does not serve %v yet (issue 8)", missing)
 			}
+			var pins []string
+			for _, key := range c.needs {
+				if v, ok := targets[0].pinned.LookupMaxKeyVersion(key); ok {
+					pins = append(pins, fmt.Sprintf("%s v%d", kmsg.NameForKey(key), v))
+				}
+			}
+			t.Logf("versions (the highest every target serves): %s", strings.Join(pins, ", "))
 			got := map[string]*observations{}
 			for _, tg := range targets {
 				ok := true

@@ -68,17 +68,17 @@ func newerThanSources(out, dir string) bool {
 		return false
 	}
 	newer := true
-	check := func(p string, fi os.FileInfo) {
+	check := func(fi os.FileInfo) {
 		if fi.ModTime().After(st.ModTime()) {
 			newer = false
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "pom.xml")); err == nil {
-		check("", fi)
+		check(fi)
 	}
-	_ = filepath.Walk(filepath.Join(dir, "src"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(dir, "src"), func(_ string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
-			check(p, fi)
+			check(fi)
 		}
 		return nil
 	})
