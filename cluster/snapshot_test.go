@@ -96,4 +96,3 @@ func self(n *cluster.Node) cluster.NodeStatus {
 	}
 	return cluster.NodeStatus{}
 }
-

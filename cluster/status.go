@@ -49,8 +49,9 @@ type NodeStatus struct {
 type MemberStatus struct {
 	NodeStatus
 	Voter bool `json:"voter"`
-	// Reachable is false when the member has not answered recently; its
-	// NodeStatus is then the last one it gave, if any.
+	// Reachable is false when the member did not answer the last poll or
+	// has not answered recently; its NodeStatus is then the last one it
+	// gave, if any.
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
 	// Lag is how many entries the member's applied index trails the
@@ -347,7 +348,7 @@ func (n *Node) Status() ClusterStatus {
 		if !mb.hasState {
 			ms.ID, ms.RaftAddr, ms.Leader, ms.CatchUpMs = mb.id, mb.addr, -1, -1
 		}
-		ms.Reachable = mb.id == n.cfg.NodeID || now.Sub(mb.seen) <= lag
+		ms.Reachable = mb.id == n.cfg.NodeID || (mb.err == "" && now.Sub(mb.seen) <= lag)
 		ms.InSync = slices.Contains(isr, mb.id)
 		if leaderApplied > ms.AppliedIndex {
 			ms.Lag = leaderApplied - ms.AppliedIndex

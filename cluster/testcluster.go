@@ -84,7 +84,9 @@ type Cluster struct {
 	mu     sync.Mutex
 	slots  []*slot
 	closed bool
-	wg     sync.WaitGroup // restart supervisors
+	// failures are nodes that stopped by themselves with an error.
+	failures []error
+	wg       sync.WaitGroup // restart supervisors
 }
 
 type slot struct {
@@ -113,6 +115,9 @@ func Start(tb testing.TB, opts ...Option) *Cluster {
 	}
 	tb.Cleanup(func() {
 		if err := c.checkDigests(); err != nil {
+			tb.Error(err)
+		}
+		if err := c.Err(); err != nil {
 			tb.Error(err)
 		}
 		if err := c.Close(); err != nil {
@@ -236,22 +241,32 @@ func (c *Cluster) startSlot(i int) (*Node, error) {
 	return n, nil
 }
 
-// supervise restarts node i when it stops with ErrRestartRequested.
+// supervise watches node i until it stops. A node that stops by itself
+// is restarted when it asked to be (ErrRestartRequested), marked removed
+// when it was removed (say through the HTTP API), and otherwise marked
+// dead, its error kept for Start's cleanup to report.
 func (c *Cluster) supervise(i int, n *Node) {
 	defer c.wg.Done()
 	<-n.Done()
 	n.Close()
-	if !errors.Is(n.Err(), ErrRestartRequested) {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.slots[i].node != n {
-		return
+	s := c.slots[i]
+	if c.closed || s.node != n {
+		return // closed, killed or restarted by the cluster itself
 	}
-	if _, err := c.startSlot(i); err != nil {
-		c.slots[i].node = nil
-		c.logf("restart of node %d failed: %v", i+1, err)
+	err := n.Err()
+	switch {
+	case errors.Is(err, ErrRestartRequested):
+		if _, err := c.startSlot(i); err != nil {
+			s.node = nil
+			c.failures = append(c.failures, fmt.Errorf("restart of node %d failed: %w", i+1, err))
+		}
+	case errors.Is(err, ErrRemoved):
+		s.node, s.removed = nil, true
+	default:
+		s.node = nil
+		c.failures = append(c.failures, fmt.Errorf("node %d stopped: %w", i+1, err))
 	}
 }
 
@@ -691,6 +706,14 @@ func (c *Cluster) checkDigests() error {
 }
 
 var errNoLeader = errors.New("no leader")
+
+// Err reports the nodes that stopped by themselves with an error (not by
+// Kill, removal or a requested restart), such as a failed apply.
+func (c *Cluster) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Join(c.failures...)
+}
 
 // Close stops every node and, for a cluster from New without DataDir,
 // removes its data.

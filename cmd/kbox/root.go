@@ -29,6 +29,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newProduceCommand(g),
 		newConsumeCommand(g),
 		newGroupCommand(g),
+		newClusterCommand(),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -67,44 +68,31 @@ Example:
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
-			if o.join != "" {
-				return fmt.Errorf("--join: joining a running cluster is not implemented yet (issue: cluster)")
+			if o.join != "" && o.raftAddr == "" {
+				return fmt.Errorf("--join needs --raft-addr: the address other members reach this node on")
 			}
-			start := time.Now()
-			n, err := cluster.StartNode(cluster.Config{
+			cfg := cluster.Config{
 				NodeID:            o.nodeID,
 				DataDir:           dir,
 				KafkaAddr:         o.kafka,
 				AdvertisedAddr:    o.advertised,
 				HTTPAddr:          o.http,
 				RaftAddr:          o.raftAddr,
+				Join:              o.join,
 				Fsync:             o.fsync,
 				AutoCreateTopics:  true,
 				DefaultPartitions: o.partitions,
 				Logger:            log,
-			})
-			if err != nil {
-				return err
 			}
-			defer n.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err = n.WaitLeader(wctx)
-			cancel()
-			if err != nil {
-				return err
+			for {
+				again, err := serveNode(ctx, cmd, cfg, o.sql, o.connect)
+				if err != nil || !again {
+					return err
+				}
+				log.Info("restarting in place", "node", cfg.NodeID)
 			}
-			printBanner(cmd, n, dir, o.sql, o.connect, time.Since(start))
-			select {
-			case <-ctx.Done():
-				log.Info("shutting down")
-			case <-n.Done():
-			}
-			if err := n.Close(); err != nil {
-				return fmt.Errorf("shutdown: %w", err)
-			}
-			return n.Err()
 		},
 	}
 	f := cmd.Flags()
@@ -131,10 +119,60 @@ Example:
 	return cmd
 }
 
+// serveNode runs one incarnation of the node until a signal or until the
+// node stops, and reports whether it asked to be restarted in place
+// (kbox cluster rolling-restart). A cluster node waits for a leader as
+// long as it takes: its peers may start later.
+func serveNode(ctx context.Context, cmd *cobra.Command, cfg cluster.Config, sql, connect string) (restart bool, err error) {
+	start := time.Now()
+	n, err := cluster.StartNode(cfg)
+	if err != nil {
+		return false, err
+	}
+	defer n.Close()
+	var (
+		wctx   context.Context
+		cancel context.CancelFunc
+	)
+	if cfg.RaftAddr == "" {
+		wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	} else {
+		cfg.Logger.Info("waiting for a Raft leader", "node", cfg.NodeID, "raft_addr", n.RaftAddr(), "join", cfg.Join)
+		wctx, cancel = context.WithCancel(ctx)
+	}
+	err = n.WaitLeader(wctx)
+	cancel()
+	if err != nil && ctx.Err() == nil && n.Err() == nil {
+		return false, err
+	}
+	if err == nil {
+		printBanner(cmd, n, cfg.DataDir, sql, connect, time.Since(start))
+	}
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down")
+	case <-n.Done():
+	}
+	if err := n.Close(); err != nil {
+		return false, fmt.Errorf("shutdown: %w", err)
+	}
+	switch {
+	case errors.Is(n.Err(), cluster.ErrRestartRequested):
+		return ctx.Err() == nil, nil
+	case errors.Is(n.Err(), cluster.ErrRemoved):
+		cfg.Logger.Info("this node was removed from the cluster; exiting", "node", cfg.NodeID)
+		return false, nil
+	}
+	return false, n.Err()
+}
+
 func printBanner(cmd *cobra.Command, n *cluster.Node, dir, sql, connect string, took time.Duration) {
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "kbox %s is up in %s (node %d, data in %s)\n", version, took.Round(time.Millisecond), 1, dir)
+	fmt.Fprintf(w, "kbox %s is up in %s (node %d, data in %s)\n", version, took.Round(time.Millisecond), n.ID(), dir)
 	fmt.Fprintf(w, "  Kafka     %s\n", n.KafkaAddr())
+	if a := n.RaftAddr(); a != "" {
+		fmt.Fprintf(w, "  Raft      %s  (kbox cluster status --http-addr %s)\n", a, orDash(n.HTTPAddr()))
+	}
 	if a := n.HTTPAddr(); a != "" {
 		fmt.Fprintf(w, "  HTTP      http://%s  (/healthz, /metrics)\n", a)
 	}
