@@ -123,4 +123,3 @@ func selfUptime(n *cluster.Node) int64 {
 	}
 	return -1
 }
-
