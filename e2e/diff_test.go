@@ -14,7 +14,8 @@ import (
 // Java is present) Apache Kafka 4.1 and compares the answers field by
 // field: unknown topics and partitions, offsets out of range, ListOffsets
 // by timestamp, DeleteRecords, config validation, DescribeConfigs defaults
-// and group errors. Versions are pinned to the highest all targets serve.
+// group errors, produce errors and advertised API versions. Versions are
+// pinned to the highest all targets serve.
 func TestDiff(t *testing.T) {
 	targets := diffTargets(t)
 	runDiff(t, targets, []diffCase{
@@ -33,6 +34,9 @@ func TestDiff(t *testing.T) {
 				"incremental: append retention.ms", "alter: retention.ms=abc", "createpartitions 2->2"}, needs: keys(kmsg.CreateTopics, kmsg.IncrementalAlterConfigs, kmsg.AlterConfigs, kmsg.DescribeConfigs, kmsg.CreatePartitions)},
 		{name: "DescribeConfigsDefaults", run: diffDescribeConfigs,
 			kfakeDeviates: []string{"topic.", "set.", "broker."}, needs: keys(kmsg.CreateTopics, kmsg.DescribeConfigs)},
+		{name: "ProduceErrors", run: diffProduceErrors, needs: keys(kmsg.CreateTopics, kmsg.Produce, kmsg.InitProducerID, kmsg.Fetch),
+			kfakeDeviates: []string{"idempotent seq 5 (gap)", "idempotent seq 1", "logappendtime."}},
+		{name: "ApiVersions", run: diffAPIVersions, needs: keys(kmsg.ApiVersions), kfakeDeviates: []string{""}},
 		{name: "GroupErrors", run: diffGroupErrors,
 			kfakeDeviates: []string{"offsetfetch unknown group", "heartbeat unknown group", "syncgroup unknown group", "leavegroup unknown group",
 				"offsetfetch after offsetdelete"}, needs: keys(kmsg.CreateTopics, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,
@@ -514,6 +518,104 @@ func (p *probe) waitCoordinator(group string) {
 			p.t.Fatalf("%s: group coordinator not ready: %s", p.tg.name, errName(code))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// diffProduceErrors sends corrupt, oversized and out-of-sequence batches,
+// an invalid acks value, idempotent duplicates, and produces to a
+// LogAppendTime topic.
+func diffProduceErrors(p *probe) {
+	topic := p.topicName("t")
+	id := p.createTopic(topic, 1, map[string]string{"max.message.bytes": "1000"})
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	p.mustProduce(topic, id, 0, now)
+
+	bad := recordBatch(now, now+1)
+	bad[len(bad)-1] ^= 0xff // the CRC covers the records
+	r := p.produceRaw(topic, id, 0, -1, bad)
+	p.seeErr("bad crc", r.ErrorCode)
+	r = p.produceRaw(topic, id, 0, 2, recordBatch(now))
+	p.seeErr("acks=2", r.ErrorCode)
+	r = p.produceRaw(topic, id, 0, -1, makeBatch(batchOpts{pid: -1, epoch: -1, seq: -1, valueSize: 2000}, now))
+	p.seeErr("batch over max.message.bytes", r.ErrorCode)
+	r = p.produceRaw(topic, id, 0, 1, makeBatch(batchOpts{pid: -1, epoch: -1, seq: -1, valueSize: 900}, now))
+	p.see("batch under max.message.bytes, acks=1", fmt.Sprintf("%s base %d", errName(r.ErrorCode), r.BaseOffset))
+
+	var ip *kmsg.InitProducerIDResponse
+	deadline := time.Now().Add(30 * time.Second)
+	for { // a new Kafka answers COORDINATOR_LOAD_IN_PROGRESS for a while
+		ip = p.do(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+		if ip.ErrorCode != 14 && ip.ErrorCode != 15 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.seeErr("initproducerid", ip.ErrorCode)
+	p.see("initproducerid.epoch", ip.ProducerEpoch)
+	idem := func(seq int32, n int) string {
+		ts := make([]int64, n)
+		for i := range ts {
+			ts[i] = now + int64(i)
+		}
+		r := p.produceRaw(topic, id, 0, -1, makeBatch(batchOpts{pid: ip.ProducerID, epoch: ip.ProducerEpoch, seq: seq}, ts...))
+		return fmt.Sprintf("%s base %d", errName(r.ErrorCode), r.BaseOffset)
+	}
+	p.see("idempotent seq 0 x3", idem(0, 3))
+	p.see("idempotent seq 0 x3 again (duplicate)", idem(0, 3))
+	p.see("idempotent seq 5 (gap)", idem(5, 1))
+	p.see("idempotent seq 3", idem(3, 2))
+	p.see("idempotent seq 3 again (duplicate)", idem(3, 2))
+	p.see("idempotent seq 1 (old, not the last batch)", idem(1, 2))
+	stale := p.produceRaw(topic, id, 0, -1, makeBatch(batchOpts{pid: ip.ProducerID, epoch: ip.ProducerEpoch + 3, seq: 7}, now))
+	p.seeErr("idempotent future epoch, seq 7", stale.ErrorCode)
+
+	lat := p.topicName("lat")
+	lid := p.createTopic(lat, 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	before := time.Now().Add(-time.Second).UnixMilli()
+	var lr kmsg.ProduceResponseTopicPartition
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		lr = p.produce(lat, lid, 0, now-5000, now-4000)
+		if lr.ErrorCode != 6 && lr.ErrorCode != 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.seeErr("logappendtime.produce", lr.ErrorCode)
+	p.see("logappendtime.answer is broker time", lr.LogAppendTime >= before && lr.LogAppendTime <= time.Now().Add(time.Second).UnixMilli())
+	f := p.fetch(lat, lid, 0, 0)
+	var b kmsg.RecordBatch
+	if err := b.ReadFrom(f.RecordBatches); err == nil {
+		p.see("logappendtime.batch timestamp type", b.Attributes&0x08 != 0)
+		p.see("logappendtime.batch max timestamp = answer", b.MaxTimestamp == lr.LogAppendTime)
+	} else {
+		p.see("logappendtime.batch", "undecodable: "+err.Error())
+	}
+}
+
+// diffAPIVersions compares the advertised version range of every API key
+// issue 8 requires, capped at what kmsg (and so kbox) knows.
+func diffAPIVersions(p *probe) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "kbox-e2e", "1.0" // v3+: Kafka refuses empty ones
+	resp := p.do(req).(*kmsg.ApiVersionsResponse)
+	p.seeErr("error", resp.ErrorCode)
+	served := map[int16]kmsg.ApiVersionsResponseApiKey{}
+	for _, k := range resp.ApiKeys {
+		served[k.ApiKey] = k
+	}
+	for _, key := range keys(kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetCommit, kmsg.OffsetFetch,
+		kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups,
+		kmsg.ListGroups, kmsg.ApiVersions, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.DeleteRecords, kmsg.InitProducerID,
+		kmsg.OffsetForLeaderEpoch, kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.CreatePartitions, kmsg.DeleteGroups,
+		kmsg.IncrementalAlterConfigs, kmsg.OffsetDelete, kmsg.DescribeCluster) {
+		k, ok := served[key]
+		if !ok {
+			p.see(kmsg.NameForKey(key), "not served")
+			continue
+		}
+		p.see(kmsg.NameForKey(key)+".min", k.MinVersion)
+		p.see(kmsg.NameForKey(key)+".max (capped at kmsg's)", min(k.MaxVersion, kmsg.RequestForKey(key).MaxVersion()))
 	}
 }
 

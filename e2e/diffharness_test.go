@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/crc32"
@@ -164,20 +165,7 @@ func (p *probe) metadata(topic string) *kmsg.MetadataResponse {
 // (acks=all) and returns the partition's answer.
 func (p *probe) produce(topic string, id [16]byte, partition int32, ts ...int64) kmsg.ProduceResponseTopicPartition {
 	p.t.Helper()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 15000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic, rt.TopicID = topic, id
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = partition
-	rp.Records = recordBatch(ts...)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := p.do(req).(*kmsg.ProduceResponse)
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		p.t.Fatalf("%s: produce answer has %d topics", p.tg.name, len(resp.Topics))
-	}
-	return resp.Topics[0].Partitions[0]
+	return p.produceRaw(topic, id, partition, -1, recordBatch(ts...))
 }
 
 // mustProduce is produce that retries what a new partition answers while
@@ -203,11 +191,24 @@ func (p *probe) mustProduce(topic string, id [16]byte, partition int32, ts ...in
 
 // recordBatch encodes a v2 record batch, uncompressed, no producer ID, one
 // record per timestamp with key k<i> and value v<i>.
-func recordBatch(ts ...int64) []byte {
+func recordBatch(ts ...int64) []byte { return makeBatch(batchOpts{pid: -1, epoch: -1, seq: -1}, ts...) }
+
+// batchOpts are the producer fields of a batch and its value size.
+type batchOpts struct {
+	pid       int64
+	epoch     int16
+	seq       int32
+	valueSize int // 0: values are v<i>
+}
+
+func makeBatch(o batchOpts, ts ...int64) []byte {
 	var recs []byte
 	for i, t := range ts {
-		r := kmsg.Record{TimestampDelta64: t - ts[0], OffsetDelta: int32(i),
-			Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("v%d", i))}
+		v := []byte(fmt.Sprintf("v%d", i))
+		if o.valueSize > 0 {
+			v = bytes.Repeat([]byte{'x'}, o.valueSize)
+		}
+		r := kmsg.Record{TimestampDelta64: t - ts[0], OffsetDelta: int32(i), Key: []byte(fmt.Sprintf("k%d", i)), Value: v}
 		r.Length = int32(len(r.AppendTo(nil)) - 1) // the body after a one-byte varint 0
 		recs = r.AppendTo(recs)
 	}
@@ -216,13 +217,31 @@ func recordBatch(ts ...int64) []byte {
 		maxTS = max(maxTS, t)
 	}
 	b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(ts) - 1),
-		FirstTimestamp: ts[0], MaxTimestamp: maxTS, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		FirstTimestamp: ts[0], MaxTimestamp: maxTS, ProducerID: o.pid, ProducerEpoch: o.epoch, FirstSequence: o.seq,
 		NumRecords: int32(len(ts)), Records: recs}
 	raw := b.AppendTo(nil)
 	b.Length = int32(len(raw) - 12)
 	raw = b.AppendTo(nil)
 	b.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return b.AppendTo(nil)
+}
+
+// produceRaw sends one prepared batch to a partition with the given acks.
+func (p *probe) produceRaw(topic string, id [16]byte, partition int32, acks int16, batch []byte) kmsg.ProduceResponseTopicPartition {
+	p.t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, 15000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := p.do(req).(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		p.t.Fatalf("%s: produce answer has %d topics", p.tg.name, len(resp.Topics))
+	}
+	return resp.Topics[0].Partitions[0]
 }
 
 // diffTargets starts kbox and kfake, adds Apache Kafka where it can run,
