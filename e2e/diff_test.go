@@ -13,7 +13,7 @@ import (
 // TestDiff sends the same kmsg request sequences to kbox, kfake and (where
 // Java is present) Apache Kafka 4.1 and compares the answers field by
 // field: unknown topics and partitions, offsets out of range, ListOffsets
-// by timestamp, DeleteRecords, config validation, DescribeConfigs defaults
+// by timestamp, DeleteRecords, config validation, DescribeConfigs defaults,
 // group errors, produce errors and advertised API versions. Versions are
 // pinned to the highest all targets serve.
 func TestDiff(t *testing.T) {
