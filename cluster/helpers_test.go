@@ -142,6 +142,17 @@ func readLog(ctx context.Context, t *testing.T, c *cluster.Cluster, topic string
 	}
 }
 
+// highWatermarks are the partitions' ends in a log read by readLog.
+func highWatermarks(log map[int32][]stored) map[int32]int64 {
+	out := map[int32]int64{}
+	for p, recs := range log {
+		if len(recs) > 0 {
+			out[p] = recs[len(recs)-1].offset + 1
+		}
+	}
+	return out
+}
+
 // checkLog asserts that the log holds exactly the sequence numbers
 // 0..total-1, each once, in increasing order within a partition, and that
 // every acknowledged record sits at the offset its ack named.
