@@ -25,8 +25,11 @@ libs="$home/libs"
 
 die() { echo "kafka.sh: $*" >&2; exit 2; }
 
+# pom_sum identifies the dependency set: a changed pom.xml refetches.
+pom_sum() { cksum <"$here/pom.xml" | cut -d' ' -f1; }
+
 fetch() {
-	if [[ -f "$libs/.complete" ]]; then
+	if [[ -f "$libs/.complete" && "$(cat "$libs/.complete")" == "$(pom_sum)" ]]; then
 		return
 	fi
 	command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install -y maven) and a JDK 17+"
@@ -38,7 +41,7 @@ fetch() {
 		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs" >&2 ||
 		die "mvn dependency:copy-dependencies failed for Kafka $version"
 	[[ -f "$libs/kafka_2.13-$version.jar" ]] || die "kafka_2.13-$version.jar missing after fetch"
-	touch "$libs/.complete"
+	pom_sum >"$libs/.complete"
 }
 
 classpath() {
