@@ -114,7 +114,7 @@ func BenchmarkStorageAppend(b *testing.B) {
 				s := benchStore(b)
 				cmds := make([]storage.Command, per)
 				for i := range cmds {
-					cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
+					cmds[i] = storage.Append{Now: time.Now().UnixMilli(), Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
 				}
 				b.SetBytes(int64(len(batch) * per))
 				b.ResetTimer()
@@ -134,7 +134,7 @@ func BenchmarkStorageRead(b *testing.B) {
 	batch := recordBatch(160, 100)
 	cmds := make([]storage.Command, 64)
 	for i := range cmds {
-		cmds[i] = storage.Append{Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
+		cmds[i] = storage.Append{Now: time.Now().UnixMilli(), Parts: []storage.AppendPart{{Topic: "t", Batch: batch}}}
 	}
 	for range 64 {
 		applyEntries(b, s, cmds...)

@@ -92,20 +92,39 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	if len(cmd.Parts) > 0 {
-		timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
-		if timeout <= 0 || r.Acks == 0 {
-			timeout = 30 * time.Second
+	if len(cmd.Parts) == 0 {
+		if r.Acks == 0 {
+			return nil, nil
 		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
+		return resp, nil
+	}
+	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 || r.Acks == 0 {
+		timeout = 30 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	sub, ok := b.repl.(Submitter)
+	if !ok {
 		res, err := b.propose(pctx, cmd)
 		cancel()
 		fillProduce(resp, slots, res, err)
+		if r.Acks == 0 {
+			return nil, nil
+		}
+		return resp, nil
 	}
-	if r.Acks == 0 {
-		return nil, nil
-	}
-	return resp, nil
+	// Queue the append now, in request order, and let the connection read
+	// the next request while Raft commits this one.
+	wait := sub.Submit(pctx, cmd)
+	cancel()
+	return &deferred{wait: func() (kmsg.Response, error) {
+		res, err := wait()
+		fillProduce(resp, slots, res, err)
+		if r.Acks == 0 {
+			return nil, nil
+		}
+		return resp, nil
+	}}, nil
 }
 
 // fillProduce copies Append results into response partitions. A partition

@@ -23,6 +23,15 @@ type Replicator interface {
 	Leader() (id, epoch int32, ok bool)
 }
 
+// Submitter is implemented by a Replicator that can pipeline writes
+// (cluster.Node does). Submit queues cmd in the replicated log before it
+// returns, so calls made in order are applied in order, and the returned
+// function blocks for what Propose would have returned. Produce uses it so
+// that one connection's in-flight requests share Raft batches.
+type Submitter interface {
+	Submit(ctx context.Context, cmd storage.Command) (wait func() (any, error))
+}
+
 // ErrNotLeader is what a Replicator returns when this node is not the Raft
 // leader; clients see NOT_LEADER_OR_FOLLOWER or NOT_COORDINATOR.
 var ErrNotLeader = errors.New("not the leader")

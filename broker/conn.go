@@ -44,10 +44,36 @@ func newClientConn(b *Broker, c net.Conn) *clientConn {
 	}
 }
 
-// serve reads, handles and answers requests one at a time until the client
-// goes away, a frame is malformed, or the broker closes.
+// maxInFlight bounds the responses a connection may have pending; the
+// reader stops reading frames while the writer is that far behind.
+const maxInFlight = 16
+
+// pending is one request's response slot in the connection's write queue.
+type pending struct {
+	req  *request
+	done chan struct{} // closed when resp and err are set
+	resp kmsg.Response
+	err  error
+}
+
+// serve reads and handles requests until the client goes away, a frame is
+// malformed, or the broker closes. Requests are handled one at a time in
+// the order they arrive, as Kafka does, except that a produce whose
+// append is already queued in the replicated log (a [deferred] response)
+// lets the next request in while it waits for the commit; a second
+// goroutine, owned here, writes responses strictly in request order.
 func (cc *clientConn) serve() {
-	defer cc.conn.Close()
+	queue := make(chan *pending, maxInFlight)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		cc.writeLoop(queue)
+	}()
+	defer func() {
+		close(queue)
+		<-writerDone
+		cc.conn.Close()
+	}()
 	for {
 		frame, err := cc.readFrame()
 		if err != nil {
@@ -61,24 +87,66 @@ func (cc *clientConn) serve() {
 			cc.log.Warn("closing connection: bad request", "err", err)
 			return
 		}
-		start := time.Now()
-		resp, err := cc.handle(req)
-		if m := cc.b.cfg.Metrics; m != nil {
-			m.observe(req.Key(), req.GetVersion(), time.Since(start), len(frame), err)
-		}
-		if err != nil {
-			cc.log.Warn("closing connection", "api", kmsg.NameForKey(req.Key()), "version", req.GetVersion(), "err", err)
+		p := &pending{req: req, done: make(chan struct{})}
+		select {
+		case queue <- p:
+		case <-writerDone: // the writer failed; stop reading
 			return
 		}
-		if resp == nil { // acks=0 produce: no response at all
+		start := time.Now()
+		resp, err := cc.handle(req)
+		if d, ok := resp.(*deferred); ok {
+			go func() {
+				p.resp, p.err = d.wait()
+				cc.observe(req, start, len(frame), p.err)
+				close(p.done)
+			}()
 			continue
 		}
-		if err := cc.write(req, resp); err != nil {
+		cc.observe(req, start, len(frame), err)
+		p.resp, p.err = resp, err
+		close(p.done)
+		if err != nil {
+			return // the writer logs it after answering what came before
+		}
+	}
+}
+
+func (cc *clientConn) observe(req *request, start time.Time, size int, err error) {
+	if m := cc.b.cfg.Metrics; m != nil {
+		m.observe(req.Key(), req.GetVersion(), time.Since(start), size, err)
+	}
+}
+
+// writeLoop writes responses in request order, flushing when no further
+// response is ready, and closes the connection on the first handler or
+// write error (which makes the reader stop).
+func (cc *clientConn) writeLoop(queue <-chan *pending) {
+	failed := false
+	for p := range queue {
+		<-p.done
+		if failed {
+			continue // drain, so deferred waits are not leaked
+		}
+		if p.err != nil {
+			cc.log.Warn("closing connection", "api", kmsg.NameForKey(p.req.Key()), "version", p.req.GetVersion(), "err", p.err)
+			failed = true
+			cc.conn.Close()
+			continue
+		}
+		if p.resp == nil { // acks=0 produce: no response at all
+			continue
+		}
+		if err := cc.write(p.req, p.resp, len(queue) == 0); err != nil {
 			if cc.b.ctx.Err() == nil {
 				cc.log.Debug("write response", "err", err)
 			}
-			return
+			failed = true
+			cc.conn.Close()
 		}
+	}
+	if !failed {
+		cc.w.Flush()
 	}
 }
 
@@ -156,7 +224,8 @@ func (cc *clientConn) handle(req *request) (kmsg.Response, error) {
 	return a.handle(cc.b, ctx, req)
 }
 
-func (cc *clientConn) write(req *request, resp kmsg.Response) error {
+// write encodes one response into the buffered writer, flushing if flush.
+func (cc *clientConn) write(req *request, resp kmsg.Response, flush bool) error {
 	resp.SetVersion(req.GetVersion())
 	buf := cc.buf[:0]
 	buf = append(buf, 0, 0, 0, 0)
@@ -173,7 +242,20 @@ func (cc *clientConn) write(req *request, resp kmsg.Response) error {
 	if _, err := cc.w.Write(buf); err != nil {
 		return err
 	}
+	if !flush {
+		return nil
+	}
 	return cc.w.Flush()
+}
+
+// deferred is what a handler returns when its response is only known
+// later: the handler has done everything that must happen in request order
+// (for produce, queueing the append in the replicated log) and wait, run on
+// its own goroutine, finishes the response. The connection writes it in
+// its place in the response order.
+type deferred struct {
+	kmsg.Response // always nil: deferred is never encoded itself
+	wait          func() (kmsg.Response, error)
 }
 
 // handlerFunc serves one API key. An error closes the connection with a

@@ -108,12 +108,16 @@ type groups struct {
 	mu     sync.Mutex
 	epoch  int32 // leader epoch the live groups belong to
 	live   map[string]*group
+	// types remembers the protocol type of groups whose goroutine stopped
+	// while Empty: Kafka keeps a group's metadata, so DescribeGroups and
+	// ListGroups still say "consumer" for a group that only has offsets.
+	types  map[string]string
 	closed bool
 	wg     sync.WaitGroup
 }
 
 func newGroups(b *Broker) *groups {
-	return &groups{b: b, cfg: defaultGroupsConfig(), live: map[string]*group{}}
+	return &groups{b: b, cfg: defaultGroupsConfig(), live: map[string]*group{}, types: map[string]string{}}
 }
 
 // close stops every group's goroutine and waits for them.
@@ -231,7 +235,7 @@ func (gs *groups) list() ([]groupListing, int16) {
 	}
 	for _, name := range stored {
 		if gs.live[name] == nil {
-			out = append(out, groupListing{name: name, state: groupEmpty})
+			out = append(out, groupListing{name: name, protocolType: gs.types[name], state: groupEmpty})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
@@ -421,6 +425,11 @@ func (g *group) retire() {
 	g.gs.mu.Lock()
 	if g.gs.live[g.name] == g {
 		delete(g.gs.live, g.name)
+	}
+	if g.state == groupDead {
+		delete(g.gs.types, g.name)
+	} else if g.protocolType != "" {
+		g.gs.types[g.name] = g.protocolType
 	}
 	g.gs.mu.Unlock()
 	g.stop()
@@ -894,7 +903,9 @@ func (g *group) completeJoin() {
 	g.generation++
 	clear(g.pendingSync)
 	if len(g.members) == 0 {
-		g.protocol, g.protocolType = "", ""
+		// Kafka keeps the protocol type of a group that empties
+		// (DescribeGroups still says "consumer"); only the protocol goes.
+		g.protocol = ""
 		g.state = groupEmpty
 		g.subscribed = nil
 		return
@@ -1303,7 +1314,10 @@ func (gs *groups) describe(ctx context.Context, name string) (groupDescription, 
 	case found:
 		return d, 0
 	case gs.hasOffsets(name):
-		return groupDescription{state: groupEmpty}, 0
+		gs.mu.Lock()
+		typ := gs.types[name]
+		gs.mu.Unlock()
+		return groupDescription{state: groupEmpty, protocolType: typ}, 0
 	}
 	return groupDescription{state: groupDead}, 0
 }
@@ -1320,6 +1334,11 @@ func (gs *groups) retireForDelete(ctx context.Context, name string) (bool, int16
 		}
 		g.state = groupDead
 	})
+	if res == 0 {
+		gs.mu.Lock()
+		delete(gs.types, name)
+		gs.mu.Unlock()
+	}
 	if code != 0 {
 		return false, code
 	}

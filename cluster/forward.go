@@ -76,20 +76,48 @@ func (n *Node) apply(ctx context.Context, data, nonce []byte) (any, uint64, erro
 		timeout = time.Until(d)
 	}
 	f := n.raft.ApplyLog(raft.Log{Data: data, Extensions: nonce}, timeout)
+	res, err := applyResult(f)
+	return res, f.Index(), err
+}
+
+// applyResult waits for an applied entry and maps Raft's errors onto the
+// broker's.
+func applyResult(f raft.ApplyFuture) (any, error) {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
 			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
-			return nil, 0, broker.ErrNotLeader
+			return nil, broker.ErrNotLeader
 		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, 0, context.DeadlineExceeded
+			return nil, context.DeadlineExceeded
 		}
-		return nil, 0, err
+		return nil, err
 	}
 	if e, ok := f.Response().(errApplyFailed); ok {
-		return nil, f.Index(), e.err
+		return nil, e.err
 	}
-	return f.Response(), f.Index(), nil
+	return f.Response(), nil
+}
+
+// Submit implements broker.Submitter, the pipelined form of Propose for
+// produce: on the leader it enqueues cmd into the Raft log before it
+// returns, so calls from one connection stay in order, and the returned
+// function waits for the result. Nothing is forwarded: a follower's wait
+// returns ErrNotLeader.
+func (n *Node) Submit(ctx context.Context, cmd storage.Command) func() (any, error) {
+	data, err := storage.Encode(cmd)
+	if err == nil && !n.leading() {
+		err = broker.ErrNotLeader
+	}
+	if err != nil {
+		return func() (any, error) { return nil, err }
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := n.raft.ApplyLog(raft.Log{Data: data}, timeout)
+	return func() (any, error) { return applyResult(f) }
 }
 
 // forward sends a command to the leader and waits for this node to apply
