@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"testing"
@@ -106,17 +105,4 @@ func headerMap(hs []kgo.RecordHeader) map[string]string {
 		m[h.Key] = string(h.Value)
 	}
 	return m
-}
-
-// pollUntil polls cl until stop returns true, handing each fetch to each.
-func pollUntil(ctx context.Context, t testing.TB, cl *kgo.Client, each func(*kgo.Record), stop func() bool) {
-	t.Helper()
-	for !stop() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("poll: %v", ctx.Err())
-		}
-		fs.EachError(func(tp string, p int32, err error) { t.Errorf("fetch %s/%d: %v", tp, p, err) })
-		fs.EachRecord(each)
-	}
 }
