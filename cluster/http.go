@@ -113,6 +113,7 @@ type raftCollector struct {
 	n                                  *Node
 	state, term, applied, lastIndex    *prometheus.Desc
 	partitionBytes, partitionHWM, tops *prometheus.Desc
+	snapshotBytes, memberLag, inSync   *prometheus.Desc
 }
 
 func newRaftCollector(n *Node) *raftCollector {
@@ -125,11 +126,14 @@ func newRaftCollector(n *Node) *raftCollector {
 		partitionBytes: prometheus.NewDesc("kbox_partition_bytes", "Bytes stored per partition.", []string{"topic", "partition"}, nil),
 		partitionHWM:   prometheus.NewDesc("kbox_partition_high_watermark", "High watermark per partition.", []string{"topic", "partition"}, nil),
 		tops:           prometheus.NewDesc("kbox_topics", "Number of topics.", nil, nil),
+		snapshotBytes:  prometheus.NewDesc("kbox_raft_snapshot_bytes", "Size of the latest Raft snapshot.", nil, nil),
+		memberLag:      prometheus.NewDesc("kbox_cluster_member_lag", "Log entries each member's applied index trails the leader's, as this node sees it.", []string{"node"}, nil),
+		inSync:         prometheus.NewDesc("kbox_cluster_member_in_sync", "1 if the member is in the ISR, as this node sees it.", []string{"node"}, nil),
 	}
 }
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.term, c.applied, c.lastIndex, c.partitionBytes, c.partitionHWM, c.tops} {
+	for _, d := range []*prometheus.Desc{c.state, c.term, c.applied, c.lastIndex, c.partitionBytes, c.partitionHWM, c.tops, c.snapshotBytes, c.memberLag, c.inSync} {
 		ch <- d
 	}
 }
@@ -144,6 +148,17 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(r.CurrentTerm()))
 	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.GaugeValue, float64(c.n.store.Applied()))
 	ch <- prometheus.MustNewConstMetric(c.lastIndex, prometheus.GaugeValue, float64(r.LastIndex()))
+	_, snapBytes := c.n.snapshotInfo()
+	ch <- prometheus.MustNewConstMetric(c.snapshotBytes, prometheus.GaugeValue, float64(snapBytes))
+	for _, m := range c.n.Status().Members {
+		id := strconv.Itoa(int(m.ID))
+		ch <- prometheus.MustNewConstMetric(c.memberLag, prometheus.GaugeValue, float64(m.Lag), id)
+		in := 0.0
+		if m.InSync {
+			in = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.inSync, prometheus.GaugeValue, in, id)
+	}
 	topics := c.n.store.Topics()
 	ch <- prometheus.MustNewConstMetric(c.tops, prometheus.GaugeValue, float64(len(topics)))
 	for _, t := range topics {

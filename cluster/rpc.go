@@ -203,6 +203,7 @@ func (c *rpcClient) call(ctx context.Context, addr string, req rpcRequest) (rpcR
 	if err != nil && reused && ctx.Err() == nil {
 		// An idle connection may have gone stale (peer restarted, isolation
 		// healed): try once more on a fresh one.
+		conn.c.Close()
 		if conn, err = c.dial(addr, time.Until(deadline)); err != nil {
 			return rpcResponse{}, err
 		}

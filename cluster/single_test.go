@@ -32,7 +32,7 @@ func TestSingleNodeStartsFast(t *testing.T) {
 		}
 	}
 	t.Logf("single node leads %v after start (best of 3)", best)
-	if best > 500*time.Millisecond {
+	if best > 250*time.Millisecond {
 		t.Fatalf("single node took %v to lead; want well under 100ms", best)
 	}
 }

@@ -77,12 +77,15 @@ func (m *muxLayer) acceptLoop() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Temporary failures (out of file descriptors, say) must not
+			// stop the node's Raft traffic for good.
+			m.log.Warn("raft listener accept", "err", err)
+			select {
+			case <-m.done:
+				return
+			case <-time.After(50 * time.Millisecond):
 			}
-			m.log.Error("raft listener stopped", "err", err)
-			return
+			continue
 		}
 		m.wg.Add(1)
 		go m.route(c)
