@@ -36,6 +36,8 @@ func TestDiff(t *testing.T) {
 			kfakeDeviates: []string{"topic.", "set.", "broker."}, needs: keys(kmsg.CreateTopics, kmsg.DescribeConfigs)},
 		{name: "ProduceErrors", run: diffProduceErrors, needs: keys(kmsg.CreateTopics, kmsg.Produce, kmsg.InitProducerID, kmsg.Fetch),
 			kfakeDeviates: []string{"idempotent seq 5 (gap)", "idempotent seq 1", "logappendtime."}},
+		{name: "FetchBehaviour", run: diffFetchBehaviour, needs: keys(kmsg.CreateTopics, kmsg.Produce, kmsg.Fetch)},
+		{name: "MetadataAutoCreate", run: diffMetadataAutoCreate, needs: keys(kmsg.Metadata)},
 		{name: "ApiVersions", run: diffAPIVersions, needs: keys(kmsg.ApiVersions), kfakeDeviates: []string{""}},
 		{name: "GroupErrors", run: diffGroupErrors,
 			kfakeDeviates: []string{"offsetfetch unknown group", "heartbeat unknown group", "syncgroup unknown group", "leavegroup unknown group",
@@ -590,6 +592,74 @@ func diffProduceErrors(p *probe) {
 		p.see("logappendtime.batch max timestamp = answer", b.MaxTimestamp == lr.LogAppendTime)
 	} else {
 		p.see("logappendtime.batch", "undecodable: "+err.Error())
+	}
+}
+
+// diffFetchBehaviour checks long polling (MaxWait honoured on an empty
+// partition, not waited out when data is there), that a batch larger than
+// every byte limit still comes back whole (KIP-74), the last stable offset
+// at read_committed, and the answer to a fetch session request.
+func diffFetchBehaviour(p *probe) {
+	topic := p.topicName("t")
+	id := p.createTopic(topic, 1, nil)
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	p.mustProduce(topic, id, 0, now, now+1)
+
+	fetch := func(offset int64, maxWait int32, maxBytes int32, isolation int8, sessionID, sessionEpoch int32) (*kmsg.FetchResponse, time.Duration) {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.IsolationLevel = -1, maxWait, 1, maxBytes, isolation
+		req.SessionID, req.SessionEpoch = sessionID, sessionEpoch
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = 0, offset, maxBytes, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		resp := p.do(req).(*kmsg.FetchResponse)
+		return resp, time.Since(start)
+	}
+	part := func(r *kmsg.FetchResponse) kmsg.FetchResponseTopicPartition {
+		if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
+			return r.Topics[0].Partitions[0]
+		}
+		return kmsg.FetchResponseTopicPartition{ErrorCode: -1}
+	}
+	r, took := fetch(2, 400, 1<<20, 0, 0, -1)
+	p.see("empty partition, MaxWait 400ms: waited at least 300ms", took >= 300*time.Millisecond)
+	p.see("empty partition: answer", fmt.Sprintf("%s %s", errName(part(r).ErrorCode), describeBatches(part(r).RecordBatches)))
+	r, took = fetch(0, 5000, 1<<20, 0, 0, -1)
+	p.see("data there, MaxWait 5s: answered within 2s", took < 2*time.Second)
+	r, _ = fetch(0, 0, 1, 0, 0, -1)
+	p.see("MaxBytes 1: first batch whole", describeBatches(part(r).RecordBatches))
+	r, _ = fetch(0, 0, 1<<20, 1, 0, -1)
+	p.see("read_committed", fmt.Sprintf("%s hwm %d lso %d", errName(part(r).ErrorCode), part(r).HighWatermark, part(r).LastStableOffset))
+	r, _ = fetch(0, 0, 1<<20, 0, 0, 0)
+	p.see("new fetch session (id 0, epoch 0)", fmt.Sprintf("%s %s", errName(r.ErrorCode), errName(part(r).ErrorCode)))
+	r, _ = fetch(0, 0, 1<<20, 0, 12345, 7)
+	p.seeErr("unknown fetch session (id 12345, epoch 7)", r.ErrorCode)
+}
+
+// diffMetadataAutoCreate asks for an unknown topic with auto creation
+// allowed (auto.create.topics.enable is on in all targets).
+func diffMetadataAutoCreate(p *probe) {
+	topic := p.topicName("auto")
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = true
+	first := p.do(req).(*kmsg.MetadataResponse).Topics[0]
+	// While its controller creates the topic, Kafka 4.1 answers
+	// UNKNOWN_TOPIC_OR_PARTITION (LEADER_NOT_AVAILABLE in older versions,
+	// NONE once created: it depends on timing); clients retry all three.
+	p.see("first answer: ready or retriable", first.ErrorCode == 0 || first.ErrorCode == 3 || first.ErrorCode == 5)
+	p.waitTopic(topic, 1)
+	md := p.metadata(topic).Topics[0]
+	p.see("then", fmt.Sprintf("%s partitions %d internal %v", errName(md.ErrorCode), len(md.Partitions), md.IsInternal))
+	for _, pt := range md.Partitions {
+		p.see("then.partition", fmt.Sprintf("%s replicas %d isr %d leader is this broker %v",
+			errName(pt.ErrorCode), len(pt.Replicas), len(pt.ISR), pt.Leader == p.tg.node))
 	}
 }
 
