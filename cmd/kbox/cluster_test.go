@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,41 @@ func selfUptime(n *cluster.Node) int64 {
 		}
 	}
 	return -1
+}
+
+// TestClusterHelpExamplesRun runs the help example of kbox cluster and of
+// each of its verbs against an in-process 3-node cluster, with the
+// examples' addresses swapped for the cluster's.
+func TestClusterHelpExamplesRun(t *testing.T) {
+	c := cluster.Start(t, cluster.Nodes(3), cluster.FastTimeouts())
+	waiting, err := cluster.StartNode(cluster.Config{
+		NodeID: 4, DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off",
+		RaftAddr: "127.0.0.1:0", Join: "127.0.0.1:1", FastTimeouts: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	swap := strings.NewReplacer("127.0.0.1:18080", c.Node(0).HTTPAddr(), "127.0.0.1:49093", waiting.RaftAddr())
+	root := newRootCommand(io.Discard, io.Discard)
+	order := []string{"", "status", "wait", "rolling-restart", "remove", "add"}
+	for _, verb := range order {
+		cmd, _, err := root.Find(strings.Fields("cluster " + verb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, args := example(t, cmd)
+		for i := range args {
+			args[i] = swap.Replace(args[i])
+		}
+		r := mustKbox(t, "", args...)
+		t.Logf("$ kbox %s\n%s", strings.Join(args, " "), r.stdout)
+	}
+	noun, _, _ := root.Find([]string{"cluster"})
+	for _, sub := range noun.Commands() {
+		if !slices.Contains(order, sub.Name()) {
+			t.Errorf("kbox cluster %s: its example does not run in this test", sub.Name())
+		}
+	}
 }
