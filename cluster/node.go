@@ -19,10 +19,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/kbox-dev/kbox/broker"
 	"github.com/kbox-dev/kbox/broker/storage"
@@ -88,7 +86,7 @@ type Node struct {
 	log   *slog.Logger
 	store *storage.Store
 	raft  *raft.Raft
-	logs  *raftboltdb.BoltStore
+	logs  *logStore
 	snaps *raft.FileSnapshotStore
 	fsm   *fsm
 	trans raft.Transport
@@ -213,20 +211,7 @@ func (n *Node) raftConfig() *raft.Config {
 func (n *Node) startRaft() (bool, error) {
 	rc := n.raftConfig()
 	var err error
-	n.logs, err = raftboltdb.New(raftboltdb.Options{
-		Path:   filepath.Join(n.cfg.DataDir, "raft.db"),
-		NoSync: !n.cfg.Fsync,
-		// The same bbolt tuning as the state store: no freelist written on
-		// every commit (it grows with the file and was most of a commit's
-		// cost), a hashmap freelist, and a pre-sized map so the log never
-		// stalls readers with a remap.
-		BoltOptions: &bolt.Options{
-			Timeout:         5 * time.Second,
-			NoFreelistSync:  true,
-			FreelistType:    bolt.FreelistMapType,
-			InitialMmapSize: 256 << 20,
-		},
-	})
+	n.logs, err = openLogStore(filepath.Join(n.cfg.DataDir, "raft.db"), filepath.Join(n.cfg.DataDir, "raft-payloads.db"), n.cfg.Fsync)
 	if err != nil {
 		return false, fmt.Errorf("open raft log: %w", err)
 	}
