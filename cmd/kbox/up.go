@@ -68,6 +68,9 @@ Example:
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
+			if o.demo {
+				return fmt.Errorf("--demo runs the Twitter demo on kbox's SQL and connect layers, which are not built yet; kbox up without --demo runs the broker")
+			}
 			if o.join != "" && o.raftAddr == "" {
 				return fmt.Errorf("--join needs --raft-addr: the address other members reach this node on")
 			}
