@@ -177,7 +177,13 @@ func (n *Node) raftID() raft.ServerID { return raft.ServerID(strconv.Itoa(int(n.
 func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = n.raftID()
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n}, DisableTime: true})
+	level := hclog.Warn
+	if n.cfg.RaftAddr == "" {
+		// A lone voter always "times out" and elects itself at start-up;
+		// Raft's warnings about it are noise there.
+		level = hclog.Error
+	}
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: level, Output: slogWriter{n}, DisableTime: true})
 	rc.NoSnapshotRestoreOnStart = true // the store is durable by itself; see recover
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
