@@ -141,22 +141,27 @@ func TestKill9AcksAllSurvive(t *testing.T) {
 	defer cl.Close()
 
 	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
+		mu     sync.Mutex
+		acked  = map[string]bool{}
+		failed int // records whose produce failed: in flight or buffered at the kill
 	)
 	pctx, stopProducing := context.WithCancel(context.Background())
 	defer stopProducing()
 	produced := make(chan struct{})
-	go func() { // the producer: stops when pctx ends or kbox is gone
+	sent := 0   // written by the producer goroutine, read after produced closes
+	go func() { // the producer: stops when pctx ends
 		defer close(produced)
 		for i := 0; pctx.Err() == nil; i++ {
+			sent++
 			r := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i % 97)), Value: []byte(fmt.Sprintf("r-%07d", i))}
 			cl.Produce(pctx, r, func(r *kgo.Record, err error) {
+				mu.Lock()
 				if err == nil {
-					mu.Lock()
 					acked[string(r.Value)] = true
-					mu.Unlock()
+				} else {
+					failed++
 				}
+				mu.Unlock()
 			})
 		}
 	}()
@@ -168,17 +173,36 @@ func TestKill9AcksAllSurvive(t *testing.T) {
 		}
 		return nil
 	})
+	// An offset commit acknowledged just before the kill must survive too.
+	groups := len(mustMissing(t, k.Addr, kmsg.FindCoordinator.Int16(), kmsg.OffsetCommit.Int16(), kmsg.OffsetFetch.Int16())) == 0
+	commit := kadm.Offsets{}
+	if groups {
+		commit.Add(kadm.Offset{Topic: topic, Partition: 0, At: 1234, LeaderEpoch: -1, Metadata: "before kill"})
+		if err := kadm.NewClient(newClient(t, k.Addr)).CommitAllOffsets(testCtx(t, 20*time.Second), "kill9-group", commit); err != nil {
+			t.Fatalf("commit offsets: %v", err)
+		}
+	}
 	k.Kill(t)
 	mu.Lock()
 	atKill := len(acked)
 	mu.Unlock()
 	stopProducing()
 	<-produced
-	cl.Close() // fails what is still buffered; no callback acks after this
-	mu.Lock()
-	total := len(acked)
-	mu.Unlock()
-	t.Logf("%d records acknowledged when killed, %d in all", atKill, total)
+	cl.Close() // fails what is still buffered or in flight
+	var total, notAcked int
+	waitFor(t, 30*time.Second, func() error { // every callback has run
+		mu.Lock()
+		defer mu.Unlock()
+		total, notAcked = len(acked), failed
+		if total+notAcked != sent {
+			return fmt.Errorf("%d records produced, %d callbacks so far (%d acked, %d failed)", sent, total+notAcked, total, notAcked)
+		}
+		return nil
+	})
+	t.Logf("%d records acknowledged when killed, %d in all, %d failed (in flight or buffered)", atKill, total, notAcked)
+	if notAcked == 0 {
+		t.Errorf("no produce failed: the kill did not land mid-produce")
+	}
 
 	k = startKboxIn(t, k.dir)
 	counts := valueCounts(readAll(t, k.Addr, topic))
@@ -203,5 +227,14 @@ func TestKill9AcksAllSurvive(t *testing.T) {
 		t.Errorf("%d of %d acknowledged records lost or duplicated", lost, total)
 	}
 	t.Logf("%d records in the log after restart", len(counts))
+	if groups {
+		got, err := kadm.NewClient(newClient(t, k.Addr)).FetchOffsets(testCtx(t, 20*time.Second), "kill9-group")
+		if err != nil {
+			t.Fatalf("fetch offsets after kill -9: %v", err)
+		}
+		if o, ok := got.Lookup(topic, 0); !ok || o.At != 1234 || o.Metadata != "before kill" {
+			t.Errorf("group offset after kill -9 = %+v, want 1234 %q", o, "before kill")
+		}
+	}
 	k.Stop(t)
 }
