@@ -287,6 +287,9 @@ func kafkaForDiff(t *testing.T) (string, string) {
 	if a := os.Getenv("KBOX_KAFKA_PEER"); a != "" {
 		return a, ""
 	}
+	if testing.Short() {
+		return "", "-short"
+	}
 	for _, tool := range []string{"java", "mvn"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if inCI() {

@@ -27,8 +27,12 @@ func peerMissing(t testing.TB, what, install string) {
 }
 
 // needTool returns the path of an executable peer, or skips/fails t.
+// With -short, the JVM peers (java, mvn) skip: they cost seconds each.
 func needTool(t testing.TB, name, install string) string {
 	t.Helper()
+	if testing.Short() && (name == "java" || name == "mvn") {
+		t.Skipf("-short: skipping the %s peer", name)
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		peerMissing(t, name, install)
