@@ -36,6 +36,9 @@ func TestDiff(t *testing.T) {
 			kfakeDeviates: []string{"topic.", "set.", "broker."}, needs: keys(kmsg.CreateTopics, kmsg.DescribeConfigs)},
 		{name: "ProduceErrors", run: diffProduceErrors, needs: keys(kmsg.CreateTopics, kmsg.Produce, kmsg.InitProducerID, kmsg.Fetch),
 			kfakeDeviates: []string{"idempotent seq 5 (gap)", "idempotent seq 1", "logappendtime."}},
+		{name: "StaticMembership", run: diffStaticMembership, needs: keys(kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,
+			kmsg.LeaveGroup, kmsg.DescribeGroups)},
+		{name: "TopicLifecycle", run: diffTopicLifecycle, needs: keys(kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.Produce, kmsg.ListOffsets, kmsg.Metadata)},
 		{name: "FetchBehaviour", run: diffFetchBehaviour, needs: keys(kmsg.CreateTopics, kmsg.Produce, kmsg.Fetch)},
 		{name: "MetadataAutoCreate", run: diffMetadataAutoCreate, needs: keys(kmsg.Metadata)},
 		{name: "ApiVersions", run: diffAPIVersions, needs: keys(kmsg.ApiVersions), kfakeDeviates: []string{""}},
@@ -593,6 +596,114 @@ func diffProduceErrors(p *probe) {
 	} else {
 		p.see("logappendtime.batch", "undecodable: "+err.Error())
 	}
+}
+
+// diffStaticMembership joins with a group.instance.id (KIP-345), rejoins
+// the same instance as a new member (fencing the old one) and leaves by
+// instance ID.
+func diffStaticMembership(p *probe) {
+	group := p.topicName("g")
+	p.waitCoordinator(group)
+	join := func(member string) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.InstanceID, req.ProtocolType = group, member, kmsg.StringPtr("instance-1"), "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 3000
+		pr := kmsg.NewJoinGroupRequestProtocol()
+		pr.Name, pr.Metadata = "range", []byte{0, 1, 0, 0, 0, 0}
+		req.Protocols = append(req.Protocols, pr)
+		return p.do(req).(*kmsg.JoinGroupResponse)
+	}
+	heartbeat := func(gen int32, member string) int16 {
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Group, req.Generation, req.MemberID, req.InstanceID = group, gen, member, kmsg.StringPtr("instance-1")
+		return p.do(req).(*kmsg.HeartbeatResponse).ErrorCode
+	}
+	j1 := join("")
+	p.seeErr("join static, no member id", j1.ErrorCode)
+	p.see("join static: member id given", j1.MemberID != "")
+	p.see("join static: generation", j1.Generation)
+	s := p.syncGroup(group, j1.Generation, j1.MemberID, []byte{9})
+	p.seeErr("sync", s.ErrorCode)
+	p.seeErr("heartbeat", heartbeat(j1.Generation, j1.MemberID))
+
+	j2 := join("")
+	p.seeErr("rejoin same instance, no member id", j2.ErrorCode)
+	p.see("rejoin: new member id", j2.MemberID != "" && j2.MemberID != j1.MemberID)
+	p.see("rejoin: generation unchanged", j2.Generation == j1.Generation)
+	p.seeErr("old member heartbeat", heartbeat(j1.Generation, j1.MemberID))
+	p.seeErr("new member heartbeat", heartbeat(j2.Generation, j2.MemberID))
+
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{group}
+	g := p.do(dg).(*kmsg.DescribeGroupsResponse).Groups[0]
+	p.see("describe", fmt.Sprintf("%s state=%s members=%d", errName(g.ErrorCode), g.State, len(g.Members)))
+	for _, m := range g.Members {
+		p.see("describe.member instance", deref(m.InstanceID))
+	}
+
+	lv := kmsg.NewPtrLeaveGroupRequest()
+	lv.Group = group
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.InstanceID = kmsg.StringPtr("instance-1")
+	lv.Members = append(lv.Members, m)
+	lr := p.do(lv).(*kmsg.LeaveGroupResponse)
+	out := errName(lr.ErrorCode)
+	for _, m := range lr.Members {
+		out += " member " + errName(m.ErrorCode)
+	}
+	p.see("leave by instance id", out)
+	p.see("describe after leave", p.describeGroup(group))
+}
+
+// diffTopicLifecycle deletes a topic with records and creates it again:
+// the new topic has a new ID and starts at offset 0.
+func diffTopicLifecycle(p *probe) {
+	topic := p.topicName("t")
+	id := p.createTopic(topic, 1, nil)
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	p.mustProduce(topic, id, 0, now, now+1, now+2)
+
+	del := func(name *string, tid [16]byte) int16 {
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TimeoutMillis = 15000
+		if name != nil {
+			req.TopicNames = []string{*name}
+		}
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic, rt.TopicID = name, tid
+		req.Topics = append(req.Topics, rt)
+		return p.do(req).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode
+	}
+	p.seeErr("delete", del(kmsg.StringPtr(topic), [16]byte{}))
+	deadline := time.Now().Add(20 * time.Second)
+	for p.metadata(topic).Topics[0].ErrorCode == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.seeErr("metadata after delete", p.metadata(topic).Topics[0].ErrorCode)
+	p.seeErr("listoffsets after delete", p.listOffsets(topic, 0, -1).ErrorCode)
+
+	var code int16
+	deadline = time.Now().Add(20 * time.Second)
+	for { // Kafka may still be removing the old topic: TOPIC_ALREADY_EXISTS
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 15000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+		req.Topics = append(req.Topics, rt)
+		code = p.do(req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+		if code != 36 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.seeErr("create again", code)
+	nid := p.waitTopic(topic, 1)
+	p.see("new topic id", nid != id && nid != [16]byte{})
+	lo := p.listOffsets(topic, 0, -1)
+	p.see("latest after recreate", fmt.Sprintf("%s offset %d", errName(lo.ErrorCode), lo.Offset))
+	p.see("produce after recreate", fmt.Sprintf("base %d", p.mustProduce(topic, nid, 0, now)))
+	p.seeErr("delete by unknown topic id", del(nil, [16]byte{1, 2, 3}))
+	p.seeErr("delete by topic id", del(nil, nid))
 }
 
 // diffFetchBehaviour checks long polling (MaxWait honoured on an empty
