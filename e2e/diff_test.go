@@ -676,7 +676,8 @@ func diffTopicLifecycle(p *probe) {
 	}
 	p.seeErr("delete", del(kmsg.StringPtr(topic), [16]byte{}))
 	deadline := time.Now().Add(20 * time.Second)
-	for p.metadata(topic).Topics[0].ErrorCode == 0 && time.Now().Before(deadline) {
+	// Kafka removes the topic asynchronously: metadata first, the log later.
+	for (p.metadata(topic).Topics[0].ErrorCode == 0 || p.listOffsets(topic, 0, -1).ErrorCode == 0) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	p.seeErr("metadata after delete", p.metadata(topic).Topics[0].ErrorCode)
