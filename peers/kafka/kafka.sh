@@ -50,9 +50,16 @@ classpath() {
 }
 
 # random_cluster_id prints a KRaft cluster ID: 16 random bytes, URL-safe
-# base64 without padding, as `kafka-storage random-uuid` prints.
+# base64 without padding, as `kafka-storage random-uuid` prints; like
+# Kafka's Uuid.randomUuid it never starts with '-', which the tool's
+# argument parser would take for an option.
 random_cluster_id() {
-	head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+	local id
+	while :; do
+		id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+		[[ "$id" == -* ]] || break
+	done
+	echo "$id"
 }
 
 free_port() {
