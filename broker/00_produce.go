@@ -9,15 +9,15 @@ package broker
 // as durable as acks=all. Batches are stored as sent, any codec.
 //
 // Omissions: transactions (a transactional batch is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, see InitProducerID); v13 (topic
-// IDs, KIP-516 for produce).
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, see InitProducerID).
 //
 // Version notes: v0-v2 carry message-format v0/v1 batches, which kbox does
 // not store. Kafka 4 removed them but still advertises v0, because
 // librdkafka stops compressing with gzip/snappy when it sees a Produce range
 // starting at v3 (KAFKA-18659); kbox does the same and refuses v0-v2 per
 // partition with UNSUPPORTED_VERSION. v8 adds per-record errors and
-// messages (KIP-467).
+// messages (KIP-467). v13 names topics by ID (KIP-516); an unknown ID is
+// UNKNOWN_TOPIC_ID.
 
 import (
 	"context"
@@ -35,7 +35,7 @@ import (
 // advertised but refused (see the file header).
 const produceMinVersion = 3
 
-var produceAPI = api{key: 0, min: produceMinVersion, max: 12, handle: handleProduce}
+var produceAPI = api{key: 0, min: produceMinVersion, max: 13, handle: handleProduce}
 
 // produceSlot locates the response partition of one appended batch by
 // index, since the response slices still grow while batches are queued.
@@ -51,8 +51,20 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	leader := b.isLeader()
 	for _, t := range r.Topics {
 		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
-		info, known := b.store.Topic(t.Topic)
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		var (
+			info  storage.TopicInfo
+			known bool
+		)
+		if r.Version >= 13 {
+			info, known = b.store.TopicByID(t.TopicID)
+		} else {
+			info, known = b.store.Topic(t.Topic)
+		}
+		unknown := kerr.UnknownTopicOrPartition.Code
+		if r.Version >= 13 && !known {
+			unknown = kerr.UnknownTopicID.Code
+		}
 		for _, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
@@ -64,7 +76,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 			case r.TransactionID != nil:
 				code, msg = kerr.TransactionalIDAuthorizationFailed.Code, "kbox does not support transactions"
 			case !known || p.Partition < 0 || p.Partition >= info.Partitions:
-				code = kerr.UnknownTopicOrPartition.Code
+				code = unknown
 			case !leader:
 				code = kerr.NotLeaderForPartition.Code
 			}
@@ -86,7 +98,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 			slot := produceSlot{topic: len(resp.Topics), part: len(rt.Partitions)}
 			rt.Partitions = append(rt.Partitions, rp)
 			for _, batch := range batches {
-				cmd.Parts = append(cmd.Parts, storage.AppendPart{Topic: t.Topic, Partition: p.Partition, Batch: batch})
+				cmd.Parts = append(cmd.Parts, storage.AppendPart{Topic: info.Name, Partition: p.Partition, Batch: batch})
 				slots = append(slots, slot)
 			}
 		}

@@ -1,6 +1,6 @@
 package broker
 
-// Fetch, key 1, versions 4-16.
+// Fetch, key 1, versions 4-18.
 //
 // Behaviour: reads committed batches straight from the store, honouring
 // partition and response max bytes (the first batch is always returned
@@ -18,7 +18,9 @@ package broker
 // replica (KIP-392) yet.
 //
 // Version notes: v9 adds CurrentLeaderEpoch fencing (KIP-320); v12 is
-// flexible; v13 replaces topic names with topic IDs (KIP-516).
+// flexible; v13 replaces topic names with topic IDs (KIP-516); v15-v18 add
+// only follower fields (KIP-903, KIP-853, the follower's high watermark),
+// which a broker without follower fetching ignores.
 
 import (
 	"context"
@@ -30,7 +32,7 @@ import (
 	"github.com/kbox-dev/kbox/broker/storage"
 )
 
-var fetchAPI = api{key: 1, min: 4, max: 16, handle: handleFetch}
+var fetchAPI = api{key: 1, min: 4, max: 18, handle: handleFetch}
 
 func handleFetch(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.FetchRequest)

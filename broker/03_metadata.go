@@ -1,6 +1,6 @@
 package broker
 
-// Metadata, key 3, versions 0-12.
+// Metadata, key 3, versions 0-13.
 //
 // Behaviour: lists every node from Config.Brokers; every partition is led
 // by the Raft leader (the leader epoch is the Raft term) with all nodes as
@@ -13,7 +13,8 @@ package broker
 // (-2147483648); there are no ACLs.
 //
 // Version notes: v10 adds topic IDs (KIP-516), v12 allows lookups by ID
-// alone; v13 (top-level error code) is not served.
+// alone; v13 adds a top-level error code (KIP-1102, for rebootstrapping),
+// always 0 here.
 
 import (
 	"context"
@@ -25,7 +26,7 @@ import (
 	"github.com/kbox-dev/kbox/broker/storage"
 )
 
-var metadataAPI = api{key: 3, min: 0, max: 12, handle: handleMetadata}
+var metadataAPI = api{key: 3, min: 0, max: 13, handle: handleMetadata}
 
 func handleMetadata(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.MetadataRequest)
