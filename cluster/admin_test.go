@@ -107,7 +107,8 @@ func TestClusterAdminFromFollower(t *testing.T) {
 	prod := kmsg.NewPtrProduceRequest()
 	prod.Acks, prod.TimeoutMillis = -1, 1000
 	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "orders"
+	info, _ := c.Node(follower).Store().Topic("orders")
+	pt.Topic, pt.TopicID = "orders", info.ID // v13+ names topics by ID
 	pp := kmsg.NewProduceRequestTopicPartition()
 	pp.Records = encodeBatch(t, []byte("to a follower"))
 	pt.Partitions = append(pt.Partitions, pp)

@@ -186,7 +186,8 @@ func TestClusterLeaderIsolatedNoAcks(t *testing.T) {
 	isolatedAt, ackedAt := time.Now(), a.n.Load()
 	probes := make(chan map[int16]int, 1)
 	stopProbe := make(chan struct{})
-	go func() { probes <- probeProduce(ctx, t, probe, stopProbe) }()
+	info, _ := c.Node(old).Store().Topic("orders")
+	go func() { probes <- probeProduce(ctx, t, probe, info.ID, stopProbe) }()
 
 	next, err := c.WaitNewLeader(ctx, old)
 	must(t, err)
@@ -197,6 +198,19 @@ func TestClusterLeaderIsolatedNoAcks(t *testing.T) {
 	t.Logf("probes of the isolated node answered %v (error code: count); the majority acknowledged %d records meanwhile", codes, a.n.Load()-ackedAt)
 	if codes[0] > 0 {
 		t.Errorf("the isolated old leader acknowledged %d writes", codes[0])
+	}
+	answered := 0
+	for code, n := range codes {
+		switch code {
+		case -1, 0:
+		case 6, 7: // NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT
+			answered += n
+		default:
+			t.Errorf("the isolated node answered %d probes with error code %d", n, code)
+		}
+	}
+	if answered == 0 {
+		t.Error("no probe of the isolated node was answered: the test saw nothing")
 	}
 	c.Heal(old)
 	must(t, c.WaitHealthy(ctx))
@@ -213,7 +227,7 @@ func TestClusterLeaderIsolatedNoAcks(t *testing.T) {
 // error code (-1 for a request that failed without an answer). Probe
 // values are 8-byte sequence numbers with the top bit set, which checkLog
 // reports if any reaches the log.
-func probeProduce(ctx context.Context, t *testing.T, cl *kgo.Client, stop <-chan struct{}) map[int16]int {
+func probeProduce(ctx context.Context, t *testing.T, cl *kgo.Client, topicID [16]byte, stop <-chan struct{}) map[int16]int {
 	codes := map[int16]int{}
 	seed := cl.SeedBrokers()[0]
 	for i := uint64(0); ; i++ {
@@ -226,7 +240,7 @@ func probeProduce(ctx context.Context, t *testing.T, cl *kgo.Client, stop <-chan
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 500
 		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "orders"
+		rt.Topic, rt.TopicID = "orders", topicID // v13+ names topics by ID
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Partition, rp.Records = int32(i%3), batch
 		rt.Partitions = append(rt.Partitions, rp)

@@ -94,5 +94,5 @@ func self(n *cluster.Node) cluster.NodeStatus {
 			return m.NodeStatus
 		}
 	}
-	return cluster.NodeStatus{}
+	return cluster.NodeStatus{ID: -1, CatchUpMs: -1}
 }

@@ -78,9 +78,11 @@ type monitor struct {
 	mu      sync.Mutex
 	polled  bool
 	members map[int32]*member
-	// target is the leader's applied index one round ago: a member whose
-	// applied index has reached it is caught up.
+	// target is the leader's applied index one round ago (if hasTarget: the
+	// leader was known then): a member whose applied index has reached it
+	// is caught up.
 	target        uint64
+	hasTarget     bool
 	leaderApplied uint64
 	// catchUp is when this node first caught up, measured from start; -1
 	// until then.
@@ -200,10 +202,12 @@ func (m *monitor) update(n *Node, now time.Time, self NodeStatus, servers []raft
 		leaderApplied, known = lm.status.AppliedIndex, true
 	}
 	for _, mb := range next {
-		if now.Sub(mb.seen) <= lag && mb.status.AppliedIndex >= m.target {
+		leaderSelf := mb.id == self.ID && self.State == "leader"
+		if leaderSelf || (m.hasTarget && now.Sub(mb.seen) <= lag && mb.status.AppliedIndex >= m.target) {
 			mb.caughtUp = now
 		}
 	}
+	m.hasTarget = known
 	if known {
 		m.target, m.leaderApplied = leaderApplied, leaderApplied
 		if sm := next[self.ID]; m.catchUp < 0 && sm != nil && sm.caughtUp.Equal(now) {
@@ -354,6 +358,10 @@ func (n *Node) Status() ClusterStatus {
 			ms.Lag = leaderApplied - ms.AppliedIndex
 		}
 		cs.Members = append(cs.Members, ms)
+	}
+	if !slices.ContainsFunc(cs.Members, func(m MemberStatus) bool { return m.ID == n.cfg.NodeID }) {
+		// Not in the configuration (yet, or any more): still report itself.
+		cs.Members = append(cs.Members, MemberStatus{NodeStatus: self, Reachable: true})
 	}
 	slices.SortFunc(cs.Members, func(a, b MemberStatus) int { return int(a.ID - b.ID) })
 	return cs
