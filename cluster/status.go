@@ -39,6 +39,9 @@ type NodeStatus struct {
 	// start; SnapshotInstallMs is how long the latest took to install.
 	SnapshotsInstalled int64 `json:"snapshots_installed"`
 	SnapshotInstallMs  int64 `json:"snapshot_install_ms,omitempty"`
+	// ISR is the in-sync replica set as the leader computes it; only the
+	// leader reports it, and the other nodes adopt it for their Metadata.
+	ISR []int32 `json:"isr,omitempty"`
 	// CatchUpMs is how long after start this node first caught up with the
 	// leader, or -1 while it has not.
 	CatchUpMs int64 `json:"catch_up_ms"`
@@ -216,19 +219,35 @@ func (m *monitor) update(n *Node, now time.Time, self NodeStatus, servers []raft
 	}
 }
 
-// inSync lists the voters caught up with the leader within lagTime.
+// inSync is the ISR of every partition: on the leader, the voters caught
+// up with it within lagTime; elsewhere, the ISR the leader reported in its
+// last status, or this node's own estimate when that is stale.
 func (n *Node) inSync() []int32 {
 	now, lag := time.Now(), n.lagTime()
+	leading := n.leading()
+	_, lid := n.raft.LeaderWithID()
 	n.mon.mu.Lock()
 	defer n.mon.mu.Unlock()
+	if !leading && lid != "" {
+		if id, err := strconv.Atoi(string(lid)); err == nil {
+			if lm := n.mon.members[int32(id)]; lm != nil && len(lm.status.ISR) > 0 && now.Sub(lm.seen) <= lag {
+				return slices.Clone(lm.status.ISR)
+			}
+		}
+	}
+	return n.mon.ownISR(now, lag, n.cfg.NodeID)
+}
+
+// ownISR lists the voters this node saw catch up within lag. mu is held.
+func (m *monitor) ownISR(now time.Time, lag time.Duration, self int32) []int32 {
 	var out []int32
-	for id, mb := range n.mon.members {
+	for id, mb := range m.members {
 		if mb.voter && !mb.caughtUp.IsZero() && now.Sub(mb.caughtUp) <= lag {
 			out = append(out, id)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, n.cfg.NodeID)
+		out = append(out, self)
 	}
 	slices.Sort(out)
 	return out
@@ -308,6 +327,11 @@ func (n *Node) localStatus() NodeStatus {
 		st.FirstLogIndex = first
 	}
 	st.SnapshotIndex, st.SnapshotBytes = n.snapshotInfo()
+	if st.State == "leader" {
+		n.mon.mu.Lock()
+		st.ISR = n.mon.ownISR(time.Now(), n.lagTime(), n.cfg.NodeID)
+		n.mon.mu.Unlock()
+	}
 	st.SnapshotsInstalled = n.fsm.restores.Load()
 	st.SnapshotInstallMs = time.Duration(n.fsm.lastRestore.Load()).Milliseconds()
 	n.mon.mu.Lock()

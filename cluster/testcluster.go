@@ -609,6 +609,14 @@ func (c *Cluster) healthy(target uint64) error {
 			return fmt.Errorf("node %d applied %d of %d", id, a, target)
 		}
 	}
+	// Every node's Metadata must show the same, complete ISR.
+	for _, n := range c.running() {
+		for _, m := range c.running() {
+			if view := n.inSync(); !containsID(view, m.ID()) {
+				return fmt.Errorf("node %d reports ISR %v, without node %d", n.ID(), view, m.ID())
+			}
+		}
+	}
 	return nil
 }
 
