@@ -5,7 +5,10 @@ package broker
 // Behaviour: removes members and rebalances the rest at once, without
 // waiting for their session timeouts. A member given only by
 // group.instance.id (member ID empty) is removed administratively, as
-// kafka-consumer-groups --delete-members does.
+// kafka-consumer-groups --delete-members does. For an unknown group every
+// member gets UNKNOWN_MEMBER_ID and the request no error, as Kafka 4
+// answers (v0-v2 carry that code at the top level); the top-level code
+// is for the whole request (INVALID_GROUP_ID, NOT_COORDINATOR).
 //
 // Version notes: v0-v2 name one member and answer in the top-level error
 // code; v3 batches members with instance IDs (KIP-345) and answers per

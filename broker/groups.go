@@ -12,13 +12,17 @@ package broker
 // Goroutines: groups owns one goroutine per live group (group.manage). All
 // of a group's state is touched only there; handlers hand it closures
 // through group.ctl and timers post closures the same way, so no group
-// state needs a lock. A group whose goroutine finds it Empty with no
-// pending members stops it and forgets the group; the next request creates
-// it again. A group also stops when this node stops leading (checked on
-// every request and every groupsConfig.leaderCheck) and when the broker
-// closes. Requests parked in JoinGroup or SyncGroup are always answered:
-// by the rebalance, by a removal or fencing, or with NOT_COORDINATOR when
-// the group stops; their handlers also give up when the broker closes.
+// state needs a lock. A group that empties stays Empty, as Kafka keeps it
+// (DescribeGroups and ListGroups show it with its protocol type, a new
+// join continues its generations), for groupsConfig.emptyRetention; then,
+// or at once for a group that never had a member, its goroutine stops and
+// the group is forgotten, its protocol type remembered while it has
+// committed offsets. The next request creates it again. A group also
+// stops when this node stops leading (checked on every request and every
+// groupsConfig.leaderCheck) and when the broker closes. Requests parked
+// in JoinGroup or SyncGroup are always answered: by the rebalance, by a
+// removal or fencing, or with NOT_COORDINATOR when the group stops; their
+// handlers also give up when the broker closes.
 //
 // The state machine follows Apache Kafka's classic group coordinator
 // (GroupMetadataManager / ClassicGroup in group-coordinator): Empty ->
@@ -62,16 +66,21 @@ type groupsConfig struct {
 	leaderCheck time.Duration
 	// maxMetadata is offset.metadata.max.bytes (4096).
 	maxMetadata int
+	// emptyRetention is how long a group that emptied stays Empty before
+	// it is forgotten. Kafka removes an Empty group without offsets at
+	// its next offsets.retention.check.interval.ms (600000) check.
+	emptyRetention time.Duration
 }
 
 func defaultGroupsConfig() groupsConfig {
 	return groupsConfig{
-		initialDelay:  50 * time.Millisecond,
-		minSession:    6 * time.Second,
-		maxSession:    30 * time.Minute,
-		newMemberJoin: 5 * time.Minute,
-		leaderCheck:   time.Second,
-		maxMetadata:   4096,
+		initialDelay:   50 * time.Millisecond,
+		minSession:     6 * time.Second,
+		maxSession:     30 * time.Minute,
+		newMemberJoin:  5 * time.Minute,
+		leaderCheck:    time.Second,
+		maxMetadata:    4096,
+		emptyRetention: 10 * time.Minute,
 	}
 }
 
@@ -105,12 +114,13 @@ type groups struct {
 	b   *Broker
 	cfg groupsConfig
 
-	mu     sync.Mutex
-	epoch  int32 // leader epoch the live groups belong to
-	live   map[string]*group
+	mu    sync.Mutex
+	epoch int32 // leader epoch the live groups belong to
+	live  map[string]*group
 	// types remembers the protocol type of groups whose goroutine stopped
-	// while Empty: Kafka keeps a group's metadata, so DescribeGroups and
-	// ListGroups still say "consumer" for a group that only has offsets.
+	// while Empty with committed offsets: Kafka keeps a group's metadata,
+	// so DescribeGroups and ListGroups still say "consumer" for a group
+	// that only has offsets.
 	types  map[string]string
 	closed bool
 	wg     sync.WaitGroup
@@ -376,6 +386,8 @@ type group struct {
 	newMemberAdded   bool
 	joinTimer        gtimer // initial delay or rebalance timeout
 	syncTimer        gtimer // pending SyncGroup expiry
+	emptyTimer       gtimer // emptyRetention of an idle group
+	emptyExpired     bool   // emptyTimer fired: the idle group retires
 }
 
 func newGroup(gs *groups, name string, epoch int32) *group {
@@ -406,7 +418,7 @@ func (g *group) manage() {
 			g.shutdown()
 			return
 		}
-		if g.state == groupDead || (g.state == groupEmpty && len(g.members) == 0 && len(g.pending) == 0) {
+		if g.state == groupDead || g.retireIdle() {
 			g.retire()
 			g.shutdown()
 			return
@@ -415,21 +427,41 @@ func (g *group) manage() {
 	}
 }
 
+// retireIdle reports whether the group should stop for being idle: Empty
+// with nobody joined or joining. A group that never had a member stops at
+// once; one that emptied stays for emptyRetention, as in Kafka.
+func (g *group) retireIdle() bool {
+	if g.state != groupEmpty || len(g.members) > 0 || len(g.pending) > 0 {
+		g.emptyTimer.stop()
+		g.emptyExpired = false
+		return false
+	}
+	if g.protocolType == "" || g.emptyExpired {
+		return true
+	}
+	if g.emptyTimer.t == nil {
+		g.after(&g.emptyTimer, g.gs.cfg.emptyRetention, func() { g.emptyExpired = true })
+	}
+	return false
+}
+
 func (g *group) sameEpoch() bool {
 	_, epoch, _ := g.gs.b.repl.Leader()
 	return epoch == g.epoch
 }
 
-// retire removes the group from the live set and stops it.
+// retire removes the group from the live set and stops it, remembering
+// the protocol type of an Empty group with committed offsets.
 func (g *group) retire() {
+	keepType := g.state != groupDead && g.protocolType != "" && g.gs.hasOffsets(g.name)
 	g.gs.mu.Lock()
 	if g.gs.live[g.name] == g {
 		delete(g.gs.live, g.name)
 	}
-	if g.state == groupDead {
-		delete(g.gs.types, g.name)
-	} else if g.protocolType != "" {
+	if keepType {
 		g.gs.types[g.name] = g.protocolType
+	} else {
+		delete(g.gs.types, g.name)
 	}
 	g.gs.mu.Unlock()
 	g.stop()
@@ -441,6 +473,7 @@ func (g *group) shutdown() {
 	g.state = groupDead
 	g.joinTimer.stop()
 	g.syncTimer.stop()
+	g.emptyTimer.stop()
 	for _, t := range g.pending {
 		t.stop()
 	}
@@ -1262,17 +1295,21 @@ func (gs *groups) heartbeat(ctx context.Context, name string, gen int32, id stri
 }
 
 // leave runs a LeaveGroup, filling each entry's code; the returned code is
-// for the whole request.
+// for the whole request. Every member of an unknown group gets
+// UNKNOWN_MEMBER_ID and the request none, as Kafka answers (v0-v2 carry
+// the member's code at the top level).
 func (gs *groups) leave(ctx context.Context, name string, ls []leaving) int16 {
 	if name == "" {
 		return kerr.InvalidGroupID.Code
 	}
 	found, code := gs.run(ctx, name, false, func(g *group) { g.leave(ls) })
-	switch {
-	case code != 0:
+	if code != 0 {
 		return code
-	case !found:
-		return kerr.UnknownMemberID.Code
+	}
+	if !found {
+		for i := range ls {
+			ls[i].code = kerr.UnknownMemberID.Code
+		}
 	}
 	return 0
 }
@@ -1303,23 +1340,23 @@ func (gs *groups) validateCommit(ctx context.Context, name string, version int16
 }
 
 // describe describes one group: a live one from its goroutine, one with
-// only offsets as Empty, any other as Dead (Kafka's answer for unknown
-// groups before DescribeGroups v6).
-func (gs *groups) describe(ctx context.Context, name string) (groupDescription, int16) {
-	var d groupDescription
-	found, code := gs.run(ctx, name, false, func(g *group) { d = g.describe() })
+// only offsets as Empty. found is false for any other, described as Dead
+// (Kafka's answer for unknown groups, with GROUP_ID_NOT_FOUND from
+// DescribeGroups v6).
+func (gs *groups) describe(ctx context.Context, name string) (d groupDescription, found bool, code int16) {
+	found, code = gs.run(ctx, name, false, func(g *group) { d = g.describe() })
 	switch {
 	case code != 0:
-		return groupDescription{state: groupDead}, code
+		return groupDescription{state: groupDead}, false, code
 	case found:
-		return d, 0
+		return d, true, 0
 	case gs.hasOffsets(name):
 		gs.mu.Lock()
 		typ := gs.types[name]
 		gs.mu.Unlock()
-		return groupDescription{state: groupEmpty, protocolType: typ}, 0
+		return groupDescription{state: groupEmpty, protocolType: typ}, true, 0
 	}
-	return groupDescription{state: groupDead}, 0
+	return groupDescription{state: groupDead}, false, 0
 }
 
 // retireForDelete stops a live group that has no members so its offsets

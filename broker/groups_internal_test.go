@@ -304,12 +304,49 @@ func TestGroupStaticFencing(t *testing.T) {
 	if lr := old.req(leave).(*kmsg.LeaveGroupResponse); lr.ErrorCode != 0 || lr.Members[0].ErrorCode != 0 {
 		t.Fatalf("leave by instance ID: %+v", lr)
 	}
+	// Kafka keeps the emptied group: Empty, still of type "consumer".
+	if d := e.describe(t, g); d.State != "Empty" || d.ProtocolType != "consumer" || len(d.Members) != 0 {
+		t.Fatalf("after the last static member left: state %s type %q with %d members", d.State, d.ProtocolType, len(d.Members))
+	}
+}
+
+// A group whose members all left stays Empty for emptyRetention, then is
+// forgotten (Dead) and its goroutine stops.
+func TestGroupEmptyRetention(t *testing.T) {
+	e := newGroupEnv(t, func(c *groupsConfig) { c.emptyRetention = 300 * time.Millisecond })
+	const g = "retained"
+	m := e.member(t)
+	if r := m.joinFully(g, 30000, 5000); r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	m.sync(g)
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = g
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID = m.id
+	leave.Members = append(leave.Members, lm)
+	left := time.Now()
+	if lr := m.req(leave).(*kmsg.LeaveGroupResponse); lr.ErrorCode != 0 || lr.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave: %+v", lr)
+	}
+	if d := e.describe(t, g); d.State != "Empty" || d.ProtocolType != "consumer" {
+		t.Fatalf("right after the leave: state %s type %q", d.State, d.ProtocolType)
+	}
 	waitUntil(t, 5*time.Second, func() error {
 		if d := e.describe(t, g); d.State != "Dead" {
-			return fmt.Errorf("state %s with %d members", d.State, len(d.Members))
+			return fmt.Errorf("state %s type %q", d.State, d.ProtocolType)
 		}
 		return nil
 	})
+	if d := time.Since(left); d < 300*time.Millisecond {
+		t.Errorf("forgotten %v after the leave, before the 300ms retention", d)
+	}
+	e.b.groups.mu.Lock()
+	n, typ := len(e.b.groups.live), e.b.groups.types[g]
+	e.b.groups.mu.Unlock()
+	if n != 0 || typ != "" {
+		t.Errorf("%d groups live, type %q remembered for a group without offsets", n, typ)
+	}
 }
 
 func TestGroupNotCoordinator(t *testing.T) {

@@ -485,7 +485,7 @@ func TestGroupAdmin(t *testing.T) {
 		t.Fatalf("DeleteGroups of a deleted group: %v, %v", err, dr[group].Err)
 	}
 	ds, err := adm.DescribeGroups(ctx, group)
-	if err != nil || ds[group].State != "Dead" {
+	if err != nil || ds[group].State != "Dead" || !errors.Is(ds[group].Err, kerr.GroupIDNotFound) {
 		t.Fatalf("DescribeGroups of a deleted group: %+v, %v", ds[group], err)
 	}
 }
@@ -779,7 +779,7 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 	addr := startGroupNode(t)
 	produceN(t, newGroupClient(t, addr), "any", "x", 4)
 	rc := dialRaw(t, addr)
-	want := map[int16][2]int16{8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 5}, 16: {0, 5}, 42: {0, 2}, 47: {0, 0}}
+	want := map[int16][2]int16{8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9}, 12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6}, 16: {0, 5}, 42: {0, 2}, 47: {0, 0}}
 	got := map[int16][2]int16{}
 	for _, k := range rc.do(3, kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse).ApiKeys {
 		if _, ok := want[k.ApiKey]; ok {
@@ -836,5 +836,166 @@ func TestGroupAPIsEveryVersion(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// LeaveGroup for a group that does not exist answers as Kafka 4: v0-v2
+// with UNKNOWN_MEMBER_ID at the top level (their only error field), v3+
+// with no top-level error and UNKNOWN_MEMBER_ID on every member, echoing
+// its member and instance IDs. An empty group ID is a request error.
+func TestGroupLeaveUnknownGroup(t *testing.T) {
+	rc := dialRaw(t, startGroupNode(t))
+	for v := int16(0); v <= 5; v++ {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group, req.MemberID = fmt.Sprintf("g-unknown-%d", v), "m-1"
+		byID := kmsg.NewLeaveGroupRequestMember()
+		byID.MemberID = "m-1"
+		byInstance := kmsg.NewLeaveGroupRequestMember()
+		byInstance.InstanceID = kmsg.StringPtr("inst-1")
+		req.Members = []kmsg.LeaveGroupRequestMember{byID, byInstance}
+		resp := rc.do(v, req).(*kmsg.LeaveGroupResponse)
+		if v < 3 {
+			expectCode(t, fmt.Sprintf("leave v%d of an unknown group", v), resp.ErrorCode, kerr.UnknownMemberID)
+			if len(resp.Members) != 0 {
+				t.Errorf("leave v%d: %d members in the answer", v, len(resp.Members))
+			}
+			continue
+		}
+		expectCode(t, fmt.Sprintf("leave v%d of an unknown group, top level", v), resp.ErrorCode, nil)
+		if len(resp.Members) != 2 {
+			t.Fatalf("leave v%d of an unknown group: %+v", v, resp)
+		}
+		for i, m := range resp.Members {
+			expectCode(t, fmt.Sprintf("leave v%d of an unknown group, member %d", v, i), m.ErrorCode, kerr.UnknownMemberID)
+		}
+		if m := resp.Members[0]; m.MemberID != "m-1" || m.InstanceID != nil {
+			t.Errorf("leave v%d: member 0 echoed as %q %v", v, m.MemberID, m.InstanceID)
+		}
+		if m := resp.Members[1]; m.MemberID != "" || m.InstanceID == nil || *m.InstanceID != "inst-1" {
+			t.Errorf("leave v%d: member 1 echoed as %q %v", v, m.MemberID, m.InstanceID)
+		}
+	}
+	for _, v := range []int16{0, 5} {
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.MemberID = "m-1"
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = "m-1"
+		req.Members = append(req.Members, m)
+		resp := rc.do(v, req).(*kmsg.LeaveGroupResponse)
+		expectCode(t, fmt.Sprintf("leave v%d with an empty group ID", v), resp.ErrorCode, kerr.InvalidGroupID)
+		if len(resp.Members) != 0 {
+			t.Errorf("leave v%d with an empty group ID: %+v", v, resp)
+		}
+	}
+}
+
+// When the last (static) member leaves by group.instance.id, the group
+// stays Empty with protocol type "consumer", as in Kafka: described and
+// listed so, deletable, and a new member continues its generations.
+func TestGroupEmptyAfterLastStaticMemberLeaves(t *testing.T) {
+	addr := startGroupNode(t)
+	produceN(t, newGroupClient(t, addr), "raw", "x", 1)
+	rc := dialRaw(t, addr)
+	const group = "g-static-leave"
+
+	join := joinReq(group, "", 10000)
+	join.InstanceID = kmsg.StringPtr("inst-1")
+	jr := rc.do(9, join).(*kmsg.JoinGroupResponse)
+	if jr.ErrorCode != 0 || jr.Generation != 1 || jr.MemberID == "" {
+		t.Fatalf("static join: %+v", jr)
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID, sync.InstanceID = group, jr.Generation, jr.MemberID, join.InstanceID
+	sa := kmsg.NewSyncGroupRequestGroupAssignment()
+	sa.MemberID, sa.MemberAssignment = jr.MemberID, []byte{1}
+	sync.GroupAssignment = append(sync.GroupAssignment, sa)
+	expectCode(t, "static sync", rc.do(5, sync).(*kmsg.SyncGroupResponse).ErrorCode, nil)
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group = group
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.InstanceID = join.InstanceID
+	leave.Members = append(leave.Members, lm)
+	lr := rc.do(5, leave).(*kmsg.LeaveGroupResponse)
+	if lr.ErrorCode != 0 || len(lr.Members) != 1 || lr.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave by instance ID: %+v", lr)
+	}
+
+	describe := func(v int16) kmsg.DescribeGroupsResponseGroup {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{group}
+		return rc.do(v, req).(*kmsg.DescribeGroupsResponse).Groups[0]
+	}
+	for _, v := range []int16{5, 6} {
+		d := describe(v)
+		if d.ErrorCode != 0 || d.State != "Empty" || d.ProtocolType != "consumer" || d.Protocol != "" || len(d.Members) != 0 || d.ErrorMessage != nil {
+			t.Errorf("DescribeGroups v%d after the last static member left: %+v", v, d)
+		}
+	}
+	lg := rc.do(5, kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse)
+	listed := ""
+	for _, g := range lg.Groups {
+		if g.Group == group {
+			listed = g.ProtocolType + " " + g.GroupState
+		}
+	}
+	if listed != "consumer Empty" {
+		t.Errorf("ListGroups after the last static member left: %q, want %q", listed, "consumer Empty")
+	}
+
+	// The emptied rebalance was generation 2; the next one is 3.
+	jr = rc.do(9, joinReq(group, "", 10000)).(*kmsg.JoinGroupResponse)
+	expectCode(t, "dynamic join into the empty group", jr.ErrorCode, kerr.MemberIDRequired)
+	jr = rc.do(9, joinReq(group, jr.MemberID, 10000)).(*kmsg.JoinGroupResponse)
+	if jr.ErrorCode != 0 || jr.Generation != 3 {
+		t.Fatalf("rejoin of the empty group: %v generation %d, want generation 3", kerr.ErrorForCode(jr.ErrorCode), jr.Generation)
+	}
+	leave = kmsg.NewPtrLeaveGroupRequest()
+	leave.Group, leave.MemberID = group, jr.MemberID
+	expectCode(t, "leave v0 of the dynamic member", rc.do(0, leave).(*kmsg.LeaveGroupResponse).ErrorCode, nil)
+	if d := describe(6); d.ErrorCode != 0 || d.State != "Empty" || d.ProtocolType != "consumer" {
+		t.Errorf("DescribeGroups v6 after the dynamic member left: %+v", d)
+	}
+
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{group}
+	expectCode(t, "DeleteGroups of the empty group", rc.do(2, del).(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode, nil)
+	if d := describe(6); d.ErrorCode != kerr.GroupIDNotFound.Code || d.State != "Dead" {
+		t.Errorf("DescribeGroups v6 after DeleteGroups: %+v", d)
+	}
+}
+
+// DescribeGroups v6 (KIP-1043) answers an unknown group with
+// GROUP_ID_NOT_FOUND, state Dead and Kafka's message; v5 and older say
+// Dead with no error. Known groups, including one with offsets only, have
+// no error at any version; an empty group ID is INVALID_GROUP_ID.
+func TestGroupDescribeUnknownGroup(t *testing.T) {
+	addr := startGroupNode(t)
+	produceN(t, newGroupClient(t, addr), "raw", "x", 1)
+	rc := dialRaw(t, addr)
+	expectCode(t, "simple commit", commitCode(rc.do(9, commitReq("g-offsets", -1, "", "raw", 1))), nil)
+	for v := int16(0); v <= 6; v++ {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{"g-nobody", "g-offsets", ""}
+		gs := rc.do(v, req).(*kmsg.DescribeGroupsResponse).Groups
+		if len(gs) != 3 {
+			t.Fatalf("DescribeGroups v%d: %d groups", v, len(gs))
+		}
+		unknown, offsets, empty := gs[0], gs[1], gs[2]
+		if unknown.Group != "g-nobody" || unknown.State != "Dead" || len(unknown.Members) != 0 {
+			t.Errorf("DescribeGroups v%d of an unknown group: %+v", v, unknown)
+		}
+		if v >= 6 {
+			expectCode(t, fmt.Sprintf("DescribeGroups v%d of an unknown group", v), unknown.ErrorCode, kerr.GroupIDNotFound)
+			if unknown.ErrorMessage == nil || *unknown.ErrorMessage != "Group g-nobody not found." {
+				t.Errorf("DescribeGroups v%d message %v, want %q", v, unknown.ErrorMessage, "Group g-nobody not found.")
+			}
+		} else {
+			expectCode(t, fmt.Sprintf("DescribeGroups v%d of an unknown group", v), unknown.ErrorCode, nil)
+		}
+		if offsets.ErrorCode != 0 || offsets.State != "Empty" || offsets.ErrorMessage != nil {
+			t.Errorf("DescribeGroups v%d of a group with offsets only: %+v", v, offsets)
+		}
+		expectCode(t, fmt.Sprintf("DescribeGroups v%d of an empty group ID", v), empty.ErrorCode, kerr.InvalidGroupID)
 	}
 }
