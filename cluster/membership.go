@@ -120,7 +120,7 @@ func (n *Node) addVoter(ctx context.Context, id int32, addr string) error {
 		}
 	}
 	n.log.Info("adding voter", "node", id, "raft_addr", addr)
-	return raftErr(n.raft.AddVoter(sid, raft.ServerAddress(addr), 0, timeoutOf(ctx)).Error())
+	return raftErr(waitFuture(ctx, n.raft.AddVoter(sid, raft.ServerAddress(addr), 0, timeoutOf(ctx))))
 }
 
 // handleRemove unregisters and removes a member on the leader, or passes
@@ -148,12 +148,36 @@ func (n *Node) handleRemove(ctx context.Context, req rpcRequest) error {
 	if !n.leading() {
 		return &rpcError{codeNotLeader, "leader has not claimed its epoch yet"}
 	}
+	if sid == n.raftID() {
+		// A leader that removes itself stops leading only once the change
+		// commits and then waits out an election; handing over first is
+		// quicker, and the new leader removes this node as a follower.
+		n.log.Info("handing leadership over before leaving the cluster")
+		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
+			return raftErr(err)
+		}
+		return &rpcError{codeNotLeader, "leadership handed over; retry at the new leader"}
+	}
 	data, _ := storage.Encode(storage.RegisterNode{ID: req.ID})
 	if _, _, err := n.apply(ctx, data, nil); err != nil {
 		return raftErr(err)
 	}
 	n.log.Info("removing member", "node", req.ID)
-	return raftErr(n.raft.RemoveServer(sid, 0, timeoutOf(ctx)).Error())
+	return raftErr(waitFuture(ctx, n.raft.RemoveServer(sid, 0, timeoutOf(ctx))))
+}
+
+// waitFuture waits for a Raft future or for ctx, whichever ends first.
+// Raft resolves every future at the latest when it shuts down, which ends
+// the goroutine.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // AddVoter adds the node id, already running at raftAddr without state

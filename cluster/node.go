@@ -479,9 +479,11 @@ func (n *Node) stopWith(err error) {
 // rolling-restart).
 func (n *Node) RequestRestart() {
 	if n.raft != nil && n.raft.State() == raft.Leader && n.mux != nil {
-		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
 			n.log.Warn("leadership transfer before restart", "err", err)
 		}
+		cancel()
 	}
 	n.stopWith(ErrRestartRequested)
 }
