@@ -78,6 +78,20 @@ func (g *globals) admin(cmd *cobra.Command) (context.Context, *kadm.Client, func
 	return ctx, kadm.NewClient(cl), func() { cancel(); cl.Close() }, nil
 }
 
+// adminSession is what most admin verbs start with: the --format printer
+// and an admin client; done closes the client.
+func (g *globals) adminSession(cmd *cobra.Command) (context.Context, *kadm.Client, *printer, func(), error) {
+	p, err := g.printer(cmd)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, adm, done, err := g.admin(cmd)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return ctx, adm, p, done, nil
+}
+
 // printer returns the printer for --format on cmd's stdout.
 func (g *globals) printer(cmd *cobra.Command) (*printer, error) {
 	return newPrinter(cmd.OutOrStdout(), g.format)

@@ -50,11 +50,7 @@ Example:
   kbox group list --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -124,11 +120,7 @@ Example:
   kbox group describe clicks-reader`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -268,11 +260,7 @@ Example:
 			if len(topics) == 0 && !allTopics {
 				return errors.New("give --topic (repeatable) or --all-topics")
 			}
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -460,11 +448,7 @@ Example:
   kbox group delete clicks-reader`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}

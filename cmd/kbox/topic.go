@@ -196,11 +196,7 @@ Example:
   kbox topic list --format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -268,11 +264,7 @@ Example:
   kbox topic describe clicks`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -405,11 +397,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -511,11 +499,7 @@ Example:
   kbox topic delete clicks`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.printer(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, adm, done, err := g.admin(cmd)
+			ctx, adm, p, done, err := g.adminSession(cmd)
 			if err != nil {
 				return err
 			}

@@ -211,7 +211,15 @@ func TestClientCommandsOnThreeNodes(t *testing.T) {
 	needTopicAdmin(t, addr)
 	mustKbox(t, "", "topic", "create", "replicated", "--bootstrap", addr, "-p", "2", "-r", "3")
 	eventually(t, 30*time.Second, func() error {
-		d := describeJSON(t, addr, "replicated")
+		// Every node learns of the topic when it applies the commit, a
+		// heartbeat or so after the leader (as Kafka brokers learn it from
+		// the controller): the node asked may not know it yet.
+		r := kbox(t, "", "topic", "describe", "replicated", "--bootstrap", addr, "--format", "json")
+		if r.err != nil {
+			return r.err
+		}
+		var d describedTopic
+		decodeJSON(t, r.stdout, &d)
 		for _, p := range d.Partitions {
 			if len(p.Replicas) != 3 || len(p.ISR) != 3 {
 				return fmt.Errorf("partition %d: replicas %v ISR %v", p.Partition, p.Replicas, p.ISR)
