@@ -30,7 +30,7 @@ import (
 func forwardable(op storage.Op) bool {
 	switch op {
 	case storage.OpCreateTopic, storage.OpDeleteTopic, storage.OpCreatePartitions,
-		storage.OpAlterConfigs, storage.OpInitProducerID, storage.OpRegisterNode:
+		storage.OpAlterConfigs, storage.OpInitProducerID, storage.OpRegisterNode, storage.OpAlterDefaults:
 		return true
 	}
 	return false

@@ -44,6 +44,10 @@ type applier struct {
 	cache      topicCache
 	cacheDirty bool
 	epoch      int32
+	// defaults are the cluster-wide topic config defaults, replaced (not
+	// modified) by AlterDefaults and published after commit when dirty.
+	defaults      map[string]string
+	defaultsDirty bool
 }
 
 // apply returns the command's result. An error return is fatal (the store
@@ -79,6 +83,8 @@ func (a *applier) apply(c Command) (any, error) {
 		return nil, nil
 	case RegisterNode:
 		return a.registerNode(c)
+	case AlterDefaults:
+		return a.alterDefaults(c)
 	}
 	return nil, fmt.Errorf("%w: no apply for %T", ErrCorruptCommand, c)
 }
@@ -253,11 +259,11 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 		r.Err = err
 		return r, nil
 	}
-	if max := effectiveLong(m.Configs, "max.message.bytes"); int64(len(p.Batch)) > max {
+	if max := effectiveLong(m.Configs, a.defaults, "max.message.bytes"); int64(len(p.Batch)) > max {
 		r.Err = fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(p.Batch), max)
 		return r, nil
 	}
-	if err := checkTimestamps(m.Configs, h, now); err != nil {
+	if err := checkTimestamps(m.Configs, a.defaults, h, now); err != nil {
 		r.Err = err
 		return r, nil
 	}
@@ -280,7 +286,7 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 		}
 		if verdict == seqDuplicate {
 			r.BaseOffset, r.Duplicate = orig.BaseOffset, true
-			if effective(m.Configs, "message.timestamp.type") == "LogAppendTime" {
+			if effective(m.Configs, a.defaults, "message.timestamp.type") == "LogAppendTime" {
 				r.LogAppendTime = orig.Timestamp
 			}
 			return r, nil
@@ -288,7 +294,7 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 	}
 	appendTime := int64(-1)
 	ts := h.MaxTimestamp
-	if effective(m.Configs, "message.timestamp.type") == "LogAppendTime" {
+	if effective(m.Configs, a.defaults, "message.timestamp.type") == "LogAppendTime" {
 		appendTime, ts = now, now
 		r.LogAppendTime = now
 	}
@@ -531,14 +537,14 @@ func (a *applier) registerNode(c RegisterNode) (any, error) {
 // checkTimestamps applies message.timestamp.after.max.ms and
 // message.timestamp.before.max.ms to a CreateTime batch, at batch level:
 // its max timestamp may not be too far ahead, its first not too far behind.
-func checkTimestamps(configs map[string]string, h BatchHeader, now int64) error {
-	if effective(configs, "message.timestamp.type") == "LogAppendTime" || h.NumRecords == 0 {
+func checkTimestamps(configs, defaults map[string]string, h BatchHeader, now int64) error {
+	if effective(configs, defaults, "message.timestamp.type") == "LogAppendTime" || h.NumRecords == 0 {
 		return nil
 	}
-	if after := effectiveLong(configs, "message.timestamp.after.max.ms"); after < math.MaxInt64-now && h.MaxTimestamp > now+after {
+	if after := effectiveLong(configs, defaults, "message.timestamp.after.max.ms"); after < math.MaxInt64-now && h.MaxTimestamp > now+after {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms=%d ahead of the broker's clock", ErrInvalidTimestamp, h.MaxTimestamp, after)
 	}
-	if before := effectiveLong(configs, "message.timestamp.before.max.ms"); before < now && h.BaseTimestamp >= 0 && h.BaseTimestamp < now-before {
+	if before := effectiveLong(configs, defaults, "message.timestamp.before.max.ms"); before < now && h.BaseTimestamp >= 0 && h.BaseTimestamp < now-before {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms=%d behind the broker's clock", ErrInvalidTimestamp, h.BaseTimestamp, before)
 	}
 	return nil

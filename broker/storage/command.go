@@ -25,6 +25,7 @@ const (
 	OpReplaceBatches   Op = 11
 	OpNewEpoch         Op = 12
 	OpRegisterNode     Op = 13
+	OpAlterDefaults    Op = 14
 )
 
 func (o Op) String() string {
@@ -55,6 +56,8 @@ func (o Op) String() string {
 		return "NewEpoch"
 	case OpRegisterNode:
 		return "RegisterNode"
+	case OpAlterDefaults:
+		return "AlterDefaults"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -185,6 +188,18 @@ type RegisterNode struct {
 	Addr string `json:",omitempty"`
 }
 
+// AlterDefaults changes the cluster-wide defaults of topic configs: the
+// value a topic config has on every topic that does not set it, which
+// Kafka calls the dynamic cluster-default broker config
+// (DYNAMIC_DEFAULT_BROKER_CONFIG) of the topic config's broker synonym.
+// Keys are topic config names. With Replace, the defaults become exactly
+// Set; otherwise Set and Delete are applied incrementally. Result: error.
+type AlterDefaults struct {
+	Replace bool
+	Set     map[string]string `json:",omitempty"`
+	Delete  []string          `json:",omitempty"`
+}
+
 // TopicPartition names a partition.
 type TopicPartition struct {
 	Topic     string
@@ -204,6 +219,7 @@ func (DeleteOffsets) Op() Op    { return OpDeleteOffsets }
 func (ReplaceBatches) Op() Op   { return OpReplaceBatches }
 func (NewEpoch) Op() Op         { return OpNewEpoch }
 func (RegisterNode) Op() Op     { return OpRegisterNode }
+func (AlterDefaults) Op() Op    { return OpAlterDefaults }
 
 // Encode serialises a command for the replicated log: one op byte, then the
 // payload. Append, the hot path, has a compact binary payload; the rest are
@@ -260,6 +276,8 @@ func Decode(b []byte) (Command, error) {
 		c = &NewEpoch{}
 	case OpRegisterNode:
 		c = &RegisterNode{}
+	case OpAlterDefaults:
+		c = &AlterDefaults{}
 	default:
 		return nil, fmt.Errorf("%w: unknown op %d", ErrCorruptCommand, uint8(op))
 	}
@@ -296,6 +314,8 @@ func deref(c Command) Command {
 	case *NewEpoch:
 		return *v
 	case *RegisterNode:
+		return *v
+	case *AlterDefaults:
 		return *v
 	}
 	return c

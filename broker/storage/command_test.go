@@ -38,6 +38,7 @@ var commandCases = []storage.Command{
 	storage.ReplaceBatches{Topic: "orders", Partition: 2, From: 5, To: 50, Batches: [][]byte{{9, 8, 7}, {6}}},
 	storage.NewEpoch{Epoch: 7},
 	storage.RegisterNode{ID: 2, Addr: "127.0.0.1:9092"},
+	storage.AlterDefaults{Replace: true, Set: map[string]string{"retention.ms": "1000", "min.insync.replicas": "1"}, Delete: []string{"cleanup.policy"}},
 }
 
 // TestCommandCasesCoverEveryOp fails when an op is added to command.go

@@ -194,17 +194,21 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
-// effective returns the value of a config for a topic: set, or default.
-func effective(set map[string]string, name string) string {
+// effective returns the value of a config for a topic: set on it, else
+// the cluster-wide default ([AlterDefaults]), else Kafka's default.
+func effective(set, defaults map[string]string, name string) string {
 	if v, ok := set[name]; ok {
+		return v
+	}
+	if v, ok := defaults[name]; ok {
 		return v
 	}
 	c, _ := LookupTopicConfig(name)
 	return c.Default
 }
 
-func effectiveLong(set map[string]string, name string) int64 {
-	n, err := parseLong(effective(set, name))
+func effectiveLong(set, defaults map[string]string, name string) int64 {
+	n, err := parseLong(effective(set, defaults, name))
 	if err != nil {
 		c, _ := LookupTopicConfig(name)
 		n, _ = parseLong(c.Default)

@@ -16,16 +16,20 @@ type TopicInfo struct {
 	Partitions int32
 	// Configs holds the configs set on the topic; defaults are not included.
 	Configs map[string]string
+	// Defaults holds the cluster-wide topic config defaults ([AlterDefaults])
+	// as of the read, shared between readers: do not modify it.
+	Defaults map[string]string
 }
 
-// Config returns the effective value of a topic config.
-func (t TopicInfo) Config(name string) string { return effective(t.Configs, name) }
+// Config returns the effective value of a topic config: set on the topic,
+// else the cluster-wide default, else Kafka's default.
+func (t TopicInfo) Config(name string) string { return effective(t.Configs, t.Defaults, name) }
 
 // ConfigLong returns the effective value of a numeric topic config.
-func (t TopicInfo) ConfigLong(name string) int64 { return effectiveLong(t.Configs, name) }
+func (t TopicInfo) ConfigLong(name string) int64 { return effectiveLong(t.Configs, t.Defaults, name) }
 
-func (m *topicMeta) info() TopicInfo {
-	return TopicInfo{Name: m.Name, ID: m.ID, Partitions: m.Partitions, Configs: maps.Clone(m.Configs)}
+func (m *topicMeta) info(defaults map[string]string) TopicInfo {
+	return TopicInfo{Name: m.Name, ID: m.ID, Partitions: m.Partitions, Configs: maps.Clone(m.Configs), Defaults: defaults}
 }
 
 // Topics lists all topics, sorted by name.
@@ -33,7 +37,7 @@ func (s *Store) Topics() []TopicInfo {
 	cache := *s.topics.Load()
 	out := make([]TopicInfo, 0, len(cache))
 	for _, m := range cache {
-		out = append(out, m.info())
+		out = append(out, m.info(*s.defaults.Load()))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -45,14 +49,14 @@ func (s *Store) Topic(name string) (TopicInfo, bool) {
 	if !ok {
 		return TopicInfo{}, false
 	}
-	return m.info(), true
+	return m.info(*s.defaults.Load()), true
 }
 
 // TopicByID looks a topic up by its ID.
 func (s *Store) TopicByID(id [16]byte) (TopicInfo, bool) {
 	for _, m := range *s.topics.Load() {
 		if m.ID == id {
-			return m.info(), true
+			return m.info(*s.defaults.Load()), true
 		}
 	}
 	return TopicInfo{}, false

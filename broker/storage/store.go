@@ -54,9 +54,10 @@ type Store struct {
 	mu sync.RWMutex
 	db *bolt.DB
 
-	topics  atomic.Pointer[topicCache]
-	applied atomic.Uint64
-	epoch   atomic.Int32
+	topics   atomic.Pointer[topicCache]
+	defaults atomic.Pointer[map[string]string]
+	applied  atomic.Uint64
+	epoch    atomic.Int32
 
 	notifyMu sync.Mutex
 	notify   chan struct{}
@@ -99,6 +100,7 @@ func (s *Store) open() error {
 		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
 	cache := topicCache{}
+	var defaults map[string]string
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range rootBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -108,6 +110,7 @@ func (s *Store) open() error {
 		meta := tx.Bucket(bucketMeta)
 		s.applied.Store(getUint64(meta.Get(keyApplied)))
 		s.epoch.Store(int32(getUint64(meta.Get(keyEpoch))))
+		defaults = loadDefaults(meta)
 		return tx.Bucket(bucketTopics).ForEach(func(k, v []byte) error {
 			var m topicMeta
 			if err := json.Unmarshal(v, &m); err != nil {
@@ -123,6 +126,7 @@ func (s *Store) open() error {
 	}
 	s.db = db
 	s.topics.Store(&cache)
+	s.defaults.Store(&defaults)
 	return nil
 }
 
@@ -193,7 +197,7 @@ func (s *Store) ApplyBatch(entries []Entry) ([]any, error) {
 		return nil, errors.New("store closed")
 	}
 	cache := s.topics.Load()
-	a := &applier{store: s, cache: *cache, epoch: s.epoch.Load()}
+	a := &applier{store: s, cache: *cache, epoch: s.epoch.Load(), defaults: *s.defaults.Load()}
 	last := s.applied.Load()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		a.tx = tx
@@ -228,6 +232,10 @@ func (s *Store) ApplyBatch(entries []Entry) ([]any, error) {
 	if a.cacheDirty {
 		c := a.cache
 		s.topics.Store(&c)
+	}
+	if a.defaultsDirty {
+		d := a.defaults
+		s.defaults.Store(&d)
 	}
 	s.applied.Store(last)
 	s.epoch.Store(a.epoch)

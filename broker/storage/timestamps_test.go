@@ -26,7 +26,7 @@ func TestCheckTimestamps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := BatchHeader{BaseTimestamp: tt.base, MaxTimestamp: tt.max, NumRecords: 1}
-			err := checkTimestamps(tt.configs, h, now)
+			err := checkTimestamps(tt.configs, nil, h, now)
 			if got := err != nil; got != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
