@@ -3,18 +3,24 @@ package broker
 // DescribeConfigs, key 32, versions 1-4.
 //
 // Behaviour: a TOPIC resource lists every effective topic config: those
-// set on the topic with source TOPIC_CONFIG, the others with their default
-// and source DEFAULT_CONFIG (or STATIC_BROKER_CONFIG where kbox runs with a
-// broker setting other than Kafka's default). Topic configs are never
-// read-only or sensitive. A BROKER resource named with this node's ID
-// lists the broker configs clients read (log.retention.ms,
-// message.max.bytes, num.partitions, auto.create.topics.enable,
-// default.replication.factor, min.insync.replicas, ...) with the values
-// kbox uses, all read-only; the empty name (cluster-wide dynamic defaults)
-// lists none, as kbox has no dynamic broker configs. ConfigNames filters
-// the list; an empty or null list means all. Synonyms (v1+, when asked)
-// go from the most specific source to the default; config types and,
-// when asked, documentation are filled from v3. Any node answers.
+// set on the topic with source TOPIC_CONFIG, the others with the value of
+// a cluster-wide default (DYNAMIC_DEFAULT_BROKER_CONFIG; a new cluster
+// has min.insync.replicas=1, as Kafka 4.1's) or Kafka's default
+// (DEFAULT_CONFIG). Topic configs are never read-only or sensitive. A
+// BROKER resource named with this node's ID lists the broker configs
+// clients read: the broker synonyms of every topic config (dynamic, so not
+// read-only: message.max.bytes, log.retention.ms, log.cleanup.policy,
+// min.insync.replicas, ...), their read-only fallbacks
+// (log.retention.hours, log.roll.hours, ...) and kbox's start-up settings
+// (num.partitions, auto.create.topics.enable, default.replication.factor,
+// broker.id, log.dirs, ...; STATIC_BROKER_CONFIG where not Kafka's
+// default). Each takes the value and source of its first synonym; one
+// with none, like log.retention.ms while only log.retention.hours holds,
+// is null, as in Kafka. The empty name lists the cluster-wide defaults
+// that are set. ConfigNames filters the list; an empty or null list means
+// all. Synonyms (v1+, when asked) follow Kafka's ConfigHelper, from the
+// most specific source to the default; config types and, when asked,
+// documentation are filled from v3. Any node answers.
 //
 // Errors: UNKNOWN_TOPIC_OR_PARTITION for a missing topic,
 // INVALID_TOPIC_EXCEPTION for an illegal name, INVALID_REQUEST for another
@@ -68,11 +74,11 @@ func (b *Broker) describeResource(typ kmsg.ConfigResourceType, name string) ([]c
 		}
 		return b.topicEntries(info.Configs), nil
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.brokerResource(name); err != nil {
+		if err := b.brokerResource(name, true); err != nil {
 			return nil, err
 		}
 		if name == "" {
-			return nil, nil
+			return b.clusterDefaultEntries(), nil
 		}
 		return b.brokerEntries(), nil
 	}
@@ -83,6 +89,9 @@ func renderConfig(e configEntry, synonyms, docs bool) kmsg.DescribeConfigsRespon
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	v := e.value
 	c.Name, c.Value, c.ReadOnly, c.Source = e.name, &v, e.readOnly, e.source
+	if e.null {
+		c.Value = nil
+	}
 	c.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
 	c.ConfigType = kmsg.ConfigType(e.typ)
 	if docs && e.doc != "" {

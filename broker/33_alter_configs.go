@@ -9,8 +9,15 @@ package broker
 // INVALID_REQUEST. ValidateOnly checks without changing anything. A node
 // that cannot get the change committed (a follower that does not forward
 // it to the Raft leader) answers NOT_CONTROLLER.
-// BROKER resources are refused with INVALID_CONFIG: kbox fixes broker
-// configs at start-up. A resource listed twice is INVALID_REQUEST.
+// A BROKER resource with the empty name replaces the cluster-wide
+// defaults of the dynamic broker configs (configs_broker.go): keys that
+// are read-only or unknown are INVALID_REQUEST ("Cannot update these
+// configs dynamically"), bad values INVALID_REQUEST, and leaving out
+// min.insync.replicas is INVALID_CONFIG, as Kafka 4.1 refuses to remove it
+// while ELR is enabled. A BROKER resource named with this node's ID takes
+// no configs (INVALID_CONFIG; kbox has no per-broker dynamic configs),
+// another ID is INVALID_REQUEST. A resource listed twice is
+// INVALID_REQUEST.
 //
 // Omissions: no alter-config policy; BROKER_LOGGER, CLIENT_METRICS and
 // GROUP resources are INVALID_REQUEST.
@@ -77,13 +84,11 @@ func (b *Broker) alterConfigsResource(ctx context.Context, rr *kmsg.AlterConfigs
 		}
 		return b.proposeConfigs(ctx, storage.AlterConfigs{Topic: rr.ResourceName, Replace: true, Set: next})
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.brokerResource(rr.ResourceName); err != nil {
-			return err
+		ops := make([]configOp, len(rr.Configs))
+		for i, c := range rr.Configs {
+			ops[i] = configOp{name: c.Name, op: kmsg.IncrementalAlterConfigOpSet, value: c.Value}
 		}
-		if len(rr.Configs) > 0 {
-			return b.alterBrokerConfig(rr.Configs[0].Name)
-		}
-		return nil
+		return b.alterBroker(ctx, rr.ResourceName, ops, true, validateOnly)
 	}
 	return newAPIErr(kerr.InvalidRequest.Code, "kbox does not alter configs of resource type %s", rr.ResourceType)
 }
@@ -100,8 +105,21 @@ func (b *Broker) alterableTopic(topic string) (storage.TopicInfo, error) {
 	return info, nil
 }
 
+// alterBroker checks and makes a change of a BROKER resource's configs;
+// replace is AlterConfigs' semantics.
+func (b *Broker) alterBroker(ctx context.Context, name string, ops []configOp, replace, validateOnly bool) error {
+	if err := b.brokerResource(name, false); err != nil {
+		return err
+	}
+	cmd, err := b.planBrokerAlter(name == "", ops, replace)
+	if err != nil || validateOnly || cmd == nil {
+		return err
+	}
+	return b.proposeConfigs(ctx, cmd)
+}
+
 // proposeConfigs commits a config change and returns its outcome.
-func (b *Broker) proposeConfigs(ctx context.Context, cmd storage.AlterConfigs) error {
+func (b *Broker) proposeConfigs(ctx context.Context, cmd storage.Command) error {
 	ctx, cancel := adminContext(ctx, 0)
 	defer cancel()
 	res, err := b.propose(ctx, cmd)

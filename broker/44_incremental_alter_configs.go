@@ -12,8 +12,19 @@ package broker
 // INVALID_REQUEST. Only the changed keys are committed, so concurrent
 // changes to other keys survive. ValidateOnly checks without changing
 // anything; a node that cannot get the change committed (a follower that
-// does not forward it) answers NOT_CONTROLLER; BROKER resources are
-// refused with INVALID_CONFIG (kbox fixes broker configs at start-up).
+// does not forward it) answers NOT_CONTROLLER.
+//
+// A BROKER resource with the empty name changes the cluster-wide defaults
+// of the dynamic broker configs (configs_broker.go), with Kafka's checks
+// and messages: a key given twice, a null value, an unknown operation, or
+// setting a read-only or unknown key ("Cannot update these configs
+// dynamically") is INVALID_REQUEST, as is a bad value; APPEND or SUBTRACT
+// on a non-LIST config and deleting min.insync.replicas (ELR, KIP-966) are
+// INVALID_CONFIG; deleting anything else unset is a no-op. A BROKER
+// resource named with this node's ID accepts only deletes, which change
+// nothing (kbox has no per-broker dynamic configs; setting one is
+// INVALID_CONFIG, and so is any change of min.insync.replicas there, as
+// in Kafka 4.1); another ID is INVALID_REQUEST.
 //
 // Omissions: BROKER_LOGGER, CLIENT_METRICS and GROUP resources are
 // INVALID_REQUEST; no alter-config policy.
@@ -74,13 +85,7 @@ func (b *Broker) incrementalResource(ctx context.Context, rr *kmsg.IncrementalAl
 		}
 		return b.proposeConfigs(ctx, storage.AlterConfigs{Topic: rr.ResourceName, Set: set, Delete: del})
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.brokerResource(rr.ResourceName); err != nil {
-			return err
-		}
-		if len(ops) > 0 {
-			return b.alterBrokerConfig(ops[0].name)
-		}
-		return nil
+		return b.alterBroker(ctx, rr.ResourceName, ops, false, validateOnly)
 	}
 	return newAPIErr(kerr.InvalidRequest.Code, "kbox does not alter configs of resource type %s", rr.ResourceType)
 }

@@ -297,7 +297,9 @@ func TestAdminCreateTopicsChecks(t *testing.T) {
 
 // checkCreateConfigs checks a CreateTopics v5+ config list the way the
 // Java Admin client reads it: every topic config, each with a value and a
-// source it can map (TOPIC_CONFIG for those set, DEFAULT_CONFIG else).
+// source it can map (TOPIC_CONFIG for those set, DEFAULT_CONFIG else, but
+// DYNAMIC_DEFAULT_BROKER_CONFIG for min.insync.replicas, which a new
+// cluster sets cluster-wide as Kafka 4.1 does).
 func checkCreateConfigs(t *testing.T, got []kmsg.CreateTopicsResponseTopicConfig, set []kmsg.CreateTopicsRequestTopicConfig) {
 	t.Helper()
 	want := map[string]string{}
@@ -316,12 +318,21 @@ func checkCreateConfigs(t *testing.T, got []kmsg.CreateTopicsResponseTopicConfig
 			t.Errorf("%s: null value", c.Name)
 		case isSet && (*c.Value != v || c.Source != int8(kmsg.ConfigSourceDynamicTopicConfig)):
 			t.Errorf("%s = %s source %d, want %s source TOPIC_CONFIG", c.Name, *c.Value, c.Source, v)
-		case !isSet && (*c.Value != tc.Default || c.Source != int8(kmsg.ConfigSourceDefaultConfig)):
-			t.Errorf("%s = %s source %d, want default %s source DEFAULT_CONFIG", c.Name, *c.Value, c.Source, tc.Default)
+		case !isSet && (*c.Value != tc.Default || c.Source != int8(defaultSource(c.Name))):
+			t.Errorf("%s = %s source %d, want default %s source %v", c.Name, *c.Value, c.Source, tc.Default, defaultSource(c.Name))
 		case c.ReadOnly || c.IsSensitive:
 			t.Errorf("%s is read-only or sensitive", c.Name)
 		}
 	}
+}
+
+// defaultSource is the source of a topic config a new topic on a new
+// cluster does not set.
+func defaultSource(name string) kmsg.ConfigSource {
+	if name == "min.insync.replicas" {
+		return kmsg.ConfigSourceDynamicDefaultBrokerConfig
+	}
+	return kmsg.ConfigSourceDefaultConfig
 }
 
 func describeConfigs(t *testing.T, a *adminNode, version int16, res ...kmsg.DescribeConfigsRequestResource) *kmsg.DescribeConfigsResponse {
@@ -368,7 +379,7 @@ func TestAdminDescribeConfigsDefaults(t *testing.T) {
 	}
 	for _, c := range plain.Configs {
 		tc, _ := storage.LookupTopicConfig(c.Name)
-		if c.Value == nil || *c.Value != tc.Default || c.Source != kmsg.ConfigSourceDefaultConfig || c.ReadOnly || c.IsSensitive {
+		if c.Value == nil || *c.Value != tc.Default || c.Source != defaultSource(c.Name) || c.ReadOnly || c.IsSensitive {
 			t.Errorf("plain %s: %+v", c.Name, c)
 		}
 		if c.ConfigType != kmsg.ConfigType(tc.Type) || c.ConfigType == kmsg.ConfigTypeUnknown {
@@ -378,10 +389,14 @@ func TestAdminDescribeConfigsDefaults(t *testing.T) {
 			t.Errorf("plain %s: no documentation", c.Name)
 		}
 	}
-	rm := configsByName(plain.Configs)["retention.ms"]
-	if len(rm.ConfigSynonyms) != 1 || rm.ConfigSynonyms[0].Name != "log.retention.ms" || *rm.ConfigSynonyms[0].Value != "604800000" ||
-		rm.ConfigSynonyms[0].Source != kmsg.ConfigSourceDefaultConfig {
+	// log.retention.ms is unset (log.retention.hours=168 holds): like
+	// Kafka, no broker synonym for retention.ms.
+	if rm := configsByName(plain.Configs)["retention.ms"]; len(rm.ConfigSynonyms) != 0 {
 		t.Errorf("retention.ms synonyms: %+v", rm.ConfigSynonyms)
+	}
+	mir := configsByName(plain.Configs)["min.insync.replicas"]
+	if s := mir.ConfigSynonyms; len(s) != 2 || s[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig || s[1].Source != kmsg.ConfigSourceDefaultConfig {
+		t.Errorf("min.insync.replicas synonyms: %+v", s)
 	}
 
 	tuned := configsByName(resp.Resources[1].Configs)
@@ -402,30 +417,36 @@ func TestAdminDescribeConfigsDefaults(t *testing.T) {
 		t.Fatalf("broker: code %d", broker.ErrorCode)
 	}
 	bc := configsByName(broker.Configs)
-	for key, want := range map[string]string{
-		"log.retention.ms": "604800000", "num.partitions": fmt.Sprint(adminDefaultPartitions),
-		"auto.create.topics.enable": "false", "message.max.bytes": "1048588",
-		"default.replication.factor": "1", "min.insync.replicas": "1", "log.cleanup.policy": "delete",
-		"broker.id": "1", "node.id": "1",
+	for key, want := range map[string]struct {
+		value    *string
+		source   kmsg.ConfigSource
+		readOnly bool
+	}{
+		"log.retention.ms":           {nil, kmsg.ConfigSourceDefaultConfig, false},
+		"log.retention.hours":        {ptr("168"), kmsg.ConfigSourceDefaultConfig, true},
+		"num.partitions":             {ptr(fmt.Sprint(adminDefaultPartitions)), kmsg.ConfigSourceStaticBrokerConfig, true},
+		"auto.create.topics.enable":  {ptr("false"), kmsg.ConfigSourceStaticBrokerConfig, true},
+		"message.max.bytes":          {ptr("1048588"), kmsg.ConfigSourceDefaultConfig, false},
+		"default.replication.factor": {ptr("1"), kmsg.ConfigSourceDefaultConfig, true},
+		"min.insync.replicas":        {ptr("1"), kmsg.ConfigSourceDynamicDefaultBrokerConfig, false},
+		"log.cleanup.policy":         {ptr("delete"), kmsg.ConfigSourceDefaultConfig, false},
+		"broker.id":                  {ptr("1"), kmsg.ConfigSourceStaticBrokerConfig, true},
+		"node.id":                    {ptr("1"), kmsg.ConfigSourceStaticBrokerConfig, true},
 	} {
 		c, ok := bc[key]
-		if !ok || c.Value == nil || *c.Value != want || !c.ReadOnly || c.Source < kmsg.ConfigSourceDynamicTopicConfig {
-			t.Errorf("broker %s: %+v, want %s", key, c, want)
+		if !ok || (c.Value == nil) != (want.value == nil) || c.Value != nil && *c.Value != *want.value ||
+			c.Source != want.source || c.ReadOnly != want.readOnly {
+			t.Errorf("broker %s: %+v, want %+v", key, c, want)
 		}
 	}
 	if d := bc["log.dirs"]; d.Value == nil || !strings.HasPrefix(a.node.Store().Path(), *d.Value) {
 		t.Errorf("log.dirs %+v, store at %s", d, a.node.Store().Path())
 	}
-	if s := bc["num.partitions"].Source; s != kmsg.ConfigSourceStaticBrokerConfig {
-		t.Errorf("num.partitions (set at start-up) source %v, want STATIC_BROKER_CONFIG", s)
-	}
-	if s := bc["message.max.bytes"].Source; s != kmsg.ConfigSourceDefaultConfig {
-		t.Errorf("message.max.bytes source %v, want DEFAULT_CONFIG", s)
-	}
 	if code := resp.Resources[4].ErrorCode; code != kerr.InvalidRequest.Code {
 		t.Errorf("other broker: code %d", code)
 	}
-	if r := resp.Resources[5]; r.ErrorCode != 0 || len(r.Configs) != 0 {
+	if r := resp.Resources[5]; r.ErrorCode != 0 || len(r.Configs) != 1 || r.Configs[0].Name != "min.insync.replicas" ||
+		r.Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig || r.Configs[0].ReadOnly {
 		t.Errorf("cluster default broker resource: %+v", r)
 	}
 	if code := resp.Resources[6].ErrorCode; code != kerr.InvalidRequest.Code {
@@ -543,8 +564,8 @@ func TestAdminAlterConfigsRoundTrip(t *testing.T) {
 		t.Errorf("alter unknown topic: %v %+v", err, rs)
 	}
 	brs, err := a.adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: ptr("9")}}, 1)
-	if err != nil || !errors.Is(brs[0].Err, kerr.InvalidConfig) || !strings.Contains(brs[0].ErrMessage, "num.partitions") {
-		t.Errorf("alter broker config: %v %+v", err, brs)
+	if err != nil || !errors.Is(brs[0].Err, kerr.InvalidRequest) || brs[0].ErrMessage != "Cannot update these configs dynamically: Set(num.partitions)" {
+		t.Errorf("alter a read-only broker config: %v %+v", err, brs)
 	}
 }
 
@@ -974,6 +995,21 @@ func TestAdminOnFollower(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A cluster-wide default set on a follower is forwarded and replicated.
+	ia.Resources = []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: kmsg.ConfigResourceTypeBroker, ResourceName: "",
+		Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "log.retention.ms", Value: &v}}}}
+	if r := send(ia).(*kmsg.IncrementalAlterConfigsResponse).Resources[0]; r.ErrorCode != 0 {
+		t.Errorf("alter cluster default on follower: %+v", r)
+	}
+	for i := range 3 {
+		adminPoll(t, 5*time.Second, func() error {
+			if d := c.Node(i).Store().Defaults(); d["retention.ms"] != "1000" || d["min.insync.replicas"] != "1" {
+				return fmt.Errorf("node %d: defaults %v", i, d)
+			}
+			return nil
+		})
+	}
 
 	cp := kmsg.NewPtrCreatePartitionsRequest()
 	cp.Version = 3

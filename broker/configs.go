@@ -1,26 +1,25 @@
 package broker
 
 // Configs as the admin APIs show them: the effective topic configs with
-// their source and synonyms (CreateTopics v5+, DescribeConfigs), the broker
-// configs clients read, and the config arithmetic of AlterConfigs and
-// IncrementalAlterConfigs.
+// their source and synonyms (CreateTopics v5+, DescribeConfigs), and the
+// config arithmetic of AlterConfigs and IncrementalAlterConfigs on topics.
+// Broker configs are in configs_broker.go.
 //
 // Topic configs come from storage.TopicConfigs, the one list of keys,
 // defaults, types and validation. A topic config unset on the topic takes
-// its default from the broker config Kafka names as its synonym
+// the cluster-wide default of the broker config Kafka names as its synonym
 // (ServerTopicConfigSynonyms: retention.ms <- log.retention.ms,
-// max.message.bytes <- message.max.bytes, ...); kbox's broker configs are
-// fixed at start-up, so the broker side of that synonym is reported with
-// the value the topic default has, DEFAULT_CONFIG when it equals Apache
-// Kafka's default and STATIC_BROKER_CONFIG when kbox was started with
-// another value.
+// max.message.bytes <- message.max.bytes, ...) when one is set (storage
+// keeps them: AlterDefaults), else Apache Kafka's default. Sources and
+// synonyms follow Kafka's rules (kafka.server.ConfigHelper): the synonyms
+// are the topic's own value, then the broker synonyms that have a value at
+// each level (dynamic cluster default, static, default), and the source is
+// the first synonym's, DEFAULT_CONFIG when there is none.
 
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -75,6 +74,7 @@ func (b *Broker) proposeErr(err error) error {
 type configEntry struct {
 	name     string
 	value    string
+	null     bool // the value is null: the config is unset and has no default
 	source   kmsg.ConfigSource
 	readOnly bool
 	typ      storage.ConfigType
@@ -90,142 +90,41 @@ type configSynonym struct {
 	source kmsg.ConfigSource
 }
 
-// brokerSynonym is the broker config that sets a topic config's default,
-// as Kafka's ServerTopicConfigSynonyms maps them, or "".
-func brokerSynonym(topicConfig string) string {
-	switch topicConfig {
-	case "segment.bytes", "retention.bytes", "index.interval.bytes", "cleanup.policy",
-		"preallocate", "message.timestamp.type", "message.timestamp.before.max.ms",
-		"message.timestamp.after.max.ms", "message.downconversion.enable":
-		return "log." + topicConfig
-	case "delete.retention.ms", "min.compaction.lag.ms", "max.compaction.lag.ms":
-		return "log.cleaner." + topicConfig
-	case "min.insync.replicas", "compression.type", "unclean.leader.election.enable":
-		return topicConfig
-	case "segment.ms":
-		return "log.roll.ms"
-	case "segment.jitter.ms":
-		return "log.roll.jitter.ms"
-	case "segment.index.bytes":
-		return "log.index.size.max.bytes"
-	case "flush.messages":
-		return "log.flush.interval.messages"
-	case "flush.ms":
-		return "log.flush.interval.ms"
-	case "retention.ms":
-		return "log.retention.ms"
-	case "max.message.bytes":
-		return "message.max.bytes"
-	case "file.delete.delay.ms":
-		return "log.segment.delete.delay.ms"
-	case "min.cleanable.dirty.ratio":
-		return "log.cleaner.min.cleanable.ratio"
+// clusterDefaults returns the cluster-wide topic config defaults, by topic
+// config name.
+func (b *Broker) clusterDefaults() map[string]string {
+	if b.store == nil {
+		return nil
 	}
-	return ""
-}
-
-// brokerConfig is one broker config: the value kbox runs with and Apache
-// Kafka's default, which decides its reported source.
-type brokerConfig struct {
-	name         string
-	value        string
-	kafkaDefault string
-	typ          storage.ConfigType
-	doc          string
-}
-
-func (c brokerConfig) source() kmsg.ConfigSource {
-	if c.value == c.kafkaDefault {
-		return kmsg.ConfigSourceDefaultConfig
-	}
-	return kmsg.ConfigSourceStaticBrokerConfig
-}
-
-// brokerConfigs lists the broker configs DescribeConfigs reports for this
-// node, sorted by name: the synonyms of every topic config, then the
-// broker's own settings.
-func (b *Broker) brokerConfigs() []brokerConfig {
-	var out []brokerConfig
-	for _, tc := range storage.TopicConfigs() {
-		if syn := brokerSynonym(tc.Name); syn != "" {
-			doc := tc.Doc
-			if doc == "" {
-				doc = "The default of the topic config " + tc.Name + "."
-			}
-			out = append(out, brokerConfig{name: syn, value: tc.Default, kafkaDefault: tc.Default, typ: tc.Type, doc: doc})
-		}
-	}
-	id := strconv.Itoa(int(b.cfg.NodeID))
-	rf := strconv.Itoa(len(b.brokers()))
-	out = append(out,
-		brokerConfig{"broker.id", id, "-1", storage.ConfigInt, "This broker's ID (the kbox node ID)."},
-		brokerConfig{"node.id", id, "-1", storage.ConfigInt, "This node's ID (the kbox node ID)."},
-		brokerConfig{"process.roles", "broker,controller", "", storage.ConfigList, "Every kbox node is a broker and a Raft voter."},
-		brokerConfig{"advertised.listeners", "PLAINTEXT://" + b.cfg.Advertised, "", storage.ConfigString, "The address clients are told to connect to."},
-		brokerConfig{"num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), "1", storage.ConfigInt, "The partition count of topics created with -1 partitions or auto-created."},
-		brokerConfig{"default.replication.factor", rf, "1", storage.ConfigInt, "Every partition is replicated to every node of the kbox cluster."},
-		brokerConfig{"auto.create.topics.enable", strconv.FormatBool(b.cfg.AutoCreateTopics), "true", storage.ConfigBoolean, "Whether Metadata and Produce create unknown topics."},
-		brokerConfig{"delete.topic.enable", "true", "true", storage.ConfigBoolean, "Topics can be deleted."},
-		brokerConfig{"socket.request.max.bytes", strconv.Itoa(int(b.cfg.MaxRequestBytes)), "104857600", storage.ConfigInt, "The largest request frame accepted; larger ones close the connection."},
-		brokerConfig{"log.retention.hours", "168", "168", storage.ConfigInt, "Retention in hours; log.retention.ms takes precedence."},
-	)
-	if b.store != nil {
-		dir := filepath.Dir(b.store.Path())
-		out = append(out, brokerConfig{"log.dirs", dir, "", storage.ConfigString, "The directory holding this node's state store (every partition's log)."})
-	}
-	slices.SortFunc(out, func(x, y brokerConfig) int { return strings.Compare(x.name, y.name) })
-	return out
-}
-
-func (b *Broker) lookupBrokerConfig(name string) (brokerConfig, bool) {
-	for _, c := range b.brokerConfigs() {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return brokerConfig{}, false
-}
-
-// brokerEntries renders the broker configs for DescribeConfigs. Every one
-// is read-only: kbox takes broker settings from its flags.
-func (b *Broker) brokerEntries() []configEntry {
-	cfgs := b.brokerConfigs()
-	out := make([]configEntry, 0, len(cfgs))
-	for _, c := range cfgs {
-		src := c.source()
-		out = append(out, configEntry{
-			name: c.name, value: c.value, source: src, readOnly: true, typ: c.typ, doc: c.doc,
-			synonyms: []configSynonym{{c.name, c.value, src}},
-		})
-	}
-	return out
+	return b.store.Defaults()
 }
 
 // topicEntries renders every effective config of a topic: those set on it
-// with source TOPIC_CONFIG, the rest with the source of their default.
+// with source TOPIC_CONFIG, the rest with the value and source of their
+// broker synonyms (a cluster-wide default, else Kafka's default).
 func (b *Broker) topicEntries(configs map[string]string) []configEntry {
 	tcs := storage.TopicConfigs()
-	brokerCfgs := map[string]brokerConfig{}
-	for _, bc := range b.brokerConfigs() {
-		brokerCfgs[bc.name] = bc
-	}
+	defaults := b.clusterDefaults()
+	bs := b.viewBrokerConfigs(defaults)
 	out := make([]configEntry, 0, len(tcs))
 	for _, tc := range tcs {
-		e := configEntry{name: tc.Name, value: tc.Default, source: kmsg.ConfigSourceDefaultConfig, typ: tc.Type, doc: tc.Doc}
+		e := configEntry{name: tc.Name, value: tc.Default, typ: tc.Type, doc: tc.Doc}
 		if e.doc == "" {
 			e.doc = "See Apache Kafka's topic config " + tc.Name + "."
 		}
+		if v, ok := defaults[tc.Name]; ok {
+			e.value = v
+		}
 		if v, ok := configs[tc.Name]; ok {
-			e.value, e.source = v, kmsg.ConfigSourceDynamicTopicConfig
+			e.value = v
 			e.synonyms = append(e.synonyms, configSynonym{tc.Name, v, kmsg.ConfigSourceDynamicTopicConfig})
 		}
 		if syn := brokerSynonym(tc.Name); syn != "" {
-			if bc, ok := brokerCfgs[syn]; ok {
-				e.synonyms = append(e.synonyms, configSynonym{bc.name, bc.value, bc.source()})
-				if len(e.synonyms) == 1 {
-					e.source = bc.source()
-				}
-			}
+			e.synonyms = append(e.synonyms, bs.of(syn)...)
+		}
+		e.source = kmsg.ConfigSourceDefaultConfig
+		if len(e.synonyms) > 0 {
+			e.source = e.synonyms[0].source
 		}
 		out = append(out, e)
 	}
@@ -348,29 +247,4 @@ func configDiff(current, next map[string]string) (set map[string]string, del []s
 	}
 	slices.Sort(del)
 	return set, del
-}
-
-// brokerResource checks the name of a BROKER config resource: "" is the
-// cluster-wide default, otherwise it must be this node's ID.
-func (b *Broker) brokerResource(name string) error {
-	if name == "" {
-		return nil
-	}
-	id, err := strconv.ParseInt(name, 10, 32)
-	if err != nil {
-		return newAPIErr(kerr.InvalidRequest.Code, "broker id must be an integer, but it is: %s", name)
-	}
-	if int32(id) != b.cfg.NodeID {
-		return newAPIErr(kerr.InvalidRequest.Code, "unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
-	}
-	return nil
-}
-
-// alterBrokerConfig is the answer to any change of a broker config: kbox
-// fixes them at start-up.
-func (b *Broker) alterBrokerConfig(name string) error {
-	if _, ok := b.lookupBrokerConfig(name); !ok {
-		return newAPIErr(kerr.InvalidConfig.Code, "unknown broker config %s", name)
-	}
-	return newAPIErr(kerr.InvalidConfig.Code, "broker config %s cannot be changed at run time: kbox takes it from its start-up flags", name)
 }

@@ -2,14 +2,18 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kbox-dev/kbox/broker/storage"
@@ -147,24 +151,30 @@ func TestValidateTopicConfigs(t *testing.T) {
 
 // TestBrokerSynonyms pins the Kafka names of the broker configs behind
 // topic defaults (ServerTopicConfigSynonyms) and checks that each one is
-// a broker config kbox reports.
+// a dynamic broker config kbox reports.
 func TestBrokerSynonyms(t *testing.T) {
 	want := map[string]string{
-		"retention.ms":                   "log.retention.ms",
-		"retention.bytes":                "log.retention.bytes",
-		"max.message.bytes":              "message.max.bytes",
-		"cleanup.policy":                 "log.cleanup.policy",
-		"segment.ms":                     "log.roll.ms",
-		"segment.bytes":                  "log.segment.bytes",
-		"delete.retention.ms":            "log.cleaner.delete.retention.ms",
-		"min.insync.replicas":            "min.insync.replicas",
-		"min.cleanable.dirty.ratio":      "log.cleaner.min.cleanable.ratio",
-		"message.timestamp.type":         "log.message.timestamp.type",
-		"segment.index.bytes":            "log.index.size.max.bytes",
-		"file.delete.delay.ms":           "log.segment.delete.delay.ms",
-		"flush.messages":                 "log.flush.interval.messages",
-		"compression.type":               "compression.type",
-		"unclean.leader.election.enable": "unclean.leader.election.enable",
+		"retention.ms":                          "log.retention.ms",
+		"retention.bytes":                       "log.retention.bytes",
+		"max.message.bytes":                     "message.max.bytes",
+		"cleanup.policy":                        "log.cleanup.policy",
+		"segment.ms":                            "log.roll.ms",
+		"segment.jitter.ms":                     "log.roll.jitter.ms",
+		"segment.bytes":                         "log.segment.bytes",
+		"delete.retention.ms":                   "log.cleaner.delete.retention.ms",
+		"min.insync.replicas":                   "min.insync.replicas",
+		"min.cleanable.dirty.ratio":             "log.cleaner.min.cleanable.ratio",
+		"message.timestamp.type":                "log.message.timestamp.type",
+		"segment.index.bytes":                   "log.index.size.max.bytes",
+		"file.delete.delay.ms":                  "log.segment.delete.delay.ms",
+		"flush.messages":                        "log.flush.interval.messages",
+		"flush.ms":                              "log.flush.interval.ms",
+		"compression.type":                      "compression.type",
+		"compression.zstd.level":                "compression.zstd.level",
+		"local.retention.ms":                    "log.local.retention.ms",
+		"unclean.leader.election.enable":        "unclean.leader.election.enable",
+		"remote.storage.enable":                 "",
+		"leader.replication.throttled.replicas": "",
 	}
 	for topic, broker := range want {
 		if got := brokerSynonym(topic); got != broker {
@@ -185,8 +195,49 @@ func TestBrokerSynonyms(t *testing.T) {
 		if syn == "" {
 			continue
 		}
-		if c, ok := reported[syn]; !ok || c.value != tc.Default {
-			t.Errorf("topic config %s: broker synonym %s reported as %+v, want value %s", tc.Name, syn, c, tc.Default)
+		if c, ok := reported[syn]; !ok || c.topic != tc.Name || c.typ != tc.Type || c.static != nil {
+			t.Errorf("topic config %s: broker synonym %s reported as %+v, want dynamic, of type %d", tc.Name, syn, c, tc.Type)
+		}
+		for _, n := range synonymGroup(syn) {
+			if _, ok := reported[n]; !ok {
+				t.Errorf("%s falls back to %s, which is not reported", syn, n)
+			}
+		}
+	}
+}
+
+// TestBrokerSynonymChains checks values, sources and synonyms against what
+// Apache Kafka 4.1 answers for a new cluster and after cluster-wide
+// defaults are set (observed with DescribeConfigs, e2e/diff_test.go).
+func TestBrokerSynonymChains(t *testing.T) {
+	b := New(Config{NodeID: 1}, nil, nil)
+	defer b.Close()
+	const (
+		dd  = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		def = kmsg.ConfigSourceDefaultConfig
+	)
+	tests := []struct {
+		name     string
+		defaults map[string]string // by topic config
+		config   string            // broker config
+		want     []configSynonym
+	}{
+		{"unset ms, hours by default", nil, "log.retention.ms", nil},
+		{"hours", nil, "log.retention.hours", []configSynonym{{"log.retention.hours", "168", def}}},
+		{"minutes", nil, "log.retention.minutes", nil},
+		{"roll", nil, "log.roll.ms", nil},
+		{"flush", nil, "log.flush.interval.ms", nil},
+		{"plain default", nil, "message.max.bytes", []configSynonym{{"message.max.bytes", "1048588", def}}},
+		{"cluster ms", map[string]string{"retention.ms": "1000"}, "log.retention.ms",
+			[]configSynonym{{"log.retention.ms", "1000", dd}, {"log.retention.hours", "168", def}}},
+		{"cluster min isr", map[string]string{"min.insync.replicas": "1"}, "min.insync.replicas",
+			[]configSynonym{{"min.insync.replicas", "1", dd}, {"min.insync.replicas", "1", def}}},
+		{"static id", nil, "broker.id", []configSynonym{{"broker.id", "1", kmsg.ConfigSourceStaticBrokerConfig}, {"broker.id", "-1", def}}},
+		{"static, no default", nil, "node.id", []configSynonym{{"node.id", "1", kmsg.ConfigSourceStaticBrokerConfig}}},
+	}
+	for _, tt := range tests {
+		if got := b.viewBrokerConfigs(tt.defaults).of(tt.config); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: synonyms of %s = %v, want %v", tt.name, tt.config, got, tt.want)
 		}
 	}
 }
@@ -194,7 +245,7 @@ func TestBrokerSynonyms(t *testing.T) {
 func TestTopicEntriesSources(t *testing.T) {
 	b := New(Config{}, nil, nil)
 	defer b.Close()
-	entries := b.topicEntries(map[string]string{"retention.ms": "5", "preallocate": "true"})
+	entries := b.topicEntries(map[string]string{"retention.ms": "5", "preallocate": "true", "remote.storage.enable": "false"})
 	if len(entries) != len(storage.TopicConfigs()) {
 		t.Fatalf("%d entries", len(entries))
 	}
@@ -204,20 +255,96 @@ func TestTopicEntriesSources(t *testing.T) {
 		if e.source != kmsg.ConfigSourceDynamicTopicConfig && e.source != kmsg.ConfigSourceDefaultConfig {
 			t.Errorf("%s: source %v", e.name, e.source)
 		}
-		if e.typ == 0 || e.doc == "" || e.readOnly {
-			t.Errorf("%s: type %d, doc %q, read-only %v", e.name, e.typ, e.doc, e.readOnly)
+		if e.typ == 0 || e.doc == "" || e.readOnly || e.null {
+			t.Errorf("%s: type %d, doc %q, read-only %v, null %v", e.name, e.typ, e.doc, e.readOnly, e.null)
 		}
 	}
-	rm := byName["retention.ms"]
-	wantSyn := []configSynonym{
-		{"retention.ms", "5", kmsg.ConfigSourceDynamicTopicConfig},
-		{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig},
+	for name, want := range map[string]struct {
+		value    string
+		source   kmsg.ConfigSource
+		synonyms []configSynonym
+	}{
+		// log.retention.ms is unset: Kafka lists no broker synonym.
+		"retention.ms": {"5", kmsg.ConfigSourceDynamicTopicConfig, []configSynonym{{"retention.ms", "5", kmsg.ConfigSourceDynamicTopicConfig}}},
+		"segment.ms":   {"604800000", kmsg.ConfigSourceDefaultConfig, nil},
+		"preallocate": {"true", kmsg.ConfigSourceDynamicTopicConfig, []configSynonym{
+			{"preallocate", "true", kmsg.ConfigSourceDynamicTopicConfig}, {"log.preallocate", "false", kmsg.ConfigSourceDefaultConfig}}},
+		"cleanup.policy":        {"delete", kmsg.ConfigSourceDefaultConfig, []configSynonym{{"log.cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig}}},
+		"remote.storage.enable": {"false", kmsg.ConfigSourceDynamicTopicConfig, []configSynonym{{"remote.storage.enable", "false", kmsg.ConfigSourceDynamicTopicConfig}}},
+	} {
+		e := byName[name]
+		if e.value != want.value || e.source != want.source || !reflect.DeepEqual(e.synonyms, want.synonyms) {
+			t.Errorf("%s: %+v, want %+v", name, e, want)
+		}
 	}
-	if rm.value != "5" || rm.source != kmsg.ConfigSourceDynamicTopicConfig || !reflect.DeepEqual(rm.synonyms, wantSyn) {
-		t.Errorf("retention.ms: %+v", rm)
+}
+
+// TestPlanBrokerAlter checks changes of BROKER resources against Apache
+// Kafka 4.1's answers (codes and messages observed on a single KRaft node).
+func TestPlanBrokerAlter(t *testing.T) {
+	s, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), storage.Options{InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cp := byName["cleanup.policy"]; cp.value != "delete" || cp.source != kmsg.ConfigSourceDefaultConfig || len(cp.synonyms) != 1 {
-		t.Errorf("cleanup.policy: %+v", cp)
+	defer s.Close()
+	data, _ := storage.Encode(storage.AlterDefaults{Set: map[string]string{"retention.ms": "1000"}})
+	if _, err := s.ApplyBatch([]storage.Entry{{Index: 1, Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	b := New(Config{NodeID: 1}, s, nil)
+	defer b.Close()
+	const (
+		set = kmsg.IncrementalAlterConfigOpSet
+		del = kmsg.IncrementalAlterConfigOpDelete
+		add = kmsg.IncrementalAlterConfigOpAppend
+		sub = kmsg.IncrementalAlterConfigOpSubtract
+	)
+	bad, req := kerr.InvalidConfig.Code, kerr.InvalidRequest.Code
+	tests := []struct {
+		name    string
+		cluster bool
+		replace bool
+		ops     []configOp
+		code    int16
+		msg     string
+		cmd     storage.Command
+	}{
+		{"set", true, false, []configOp{op("message.max.bytes", set, "2000000"), op("log.retention.ms", del)}, 0, "",
+			storage.AlterDefaults{Set: map[string]string{"max.message.bytes": "2000000"}, Delete: []string{"retention.ms"}}},
+		{"append from the default", true, false, []configOp{op("log.cleanup.policy", add, "compact")}, 0, "",
+			storage.AlterDefaults{Set: map[string]string{"cleanup.policy": "delete,compact"}}},
+		{"delete unset, read-only or unknown", true, false, []configOp{op("log.roll.ms", del), op("log.retention.hours", del), op("no.such", del)}, 0, "", nil},
+		{"same value", true, false, []configOp{op("log.retention.ms", set, "1000")}, 0, "", nil},
+		{"read-only", true, false, []configOp{op("message.max.bytes", set, "abc"), op("log.retention.hours", set, "5"), op("num.partitions", set, "3")}, req,
+			"Cannot update these configs dynamically: Set(log.retention.hours, num.partitions)", nil},
+		{"unknown", true, false, []configOp{op("no.such.config", set, "3")}, req, "Cannot update these configs dynamically: Set(no.such.config)", nil},
+		{"bad value", true, false, []configOp{op("message.max.bytes", set, "abc")}, req, "Invalid value abc for configuration message.max.bytes", nil},
+		{"below minimum", true, false, []configOp{op("min.insync.replicas", set, "0")}, req, "Invalid value 0 for configuration min.insync.replicas", nil},
+		{"append to int", true, false, []configOp{op("message.max.bytes", add, "5")}, bad, "Config value append is not allowed for config key: message.max.bytes", nil},
+		{"subtract from int", true, false, []configOp{op("message.max.bytes", sub, "5")}, bad, "Config value subtract is not allowed for config key: message.max.bytes", nil},
+		{"null", true, false, []configOp{op("message.max.bytes", set)}, req, "Null value not supported for : message.max.bytes", nil},
+		{"duplicate", true, false, []configOp{op("message.max.bytes", set, "5"), op("message.max.bytes", set, "6")}, req, "Error due to duplicate config keys", nil},
+		{"unknown op", true, false, []configOp{op("message.max.bytes", 7, "5")}, req, "Unknown operations type 7", nil},
+		{"delete min isr", true, false, []configOp{op("min.insync.replicas", del)}, bad, "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.", nil},
+		{"replace without min isr", true, true, []configOp{op("log.retention.ms", set, "5000")}, bad, "Cluster-level min.insync.replicas cannot be removed", nil},
+		{"replace read-only first", true, true, []configOp{op("log.retention.hours", set, "5")}, req, "Cannot update these configs dynamically", nil},
+		{"replace", true, true, []configOp{op("log.retention.ms", set, "5000"), op("min.insync.replicas", set, "1")}, 0, "",
+			storage.AlterDefaults{Replace: true, Set: map[string]string{"retention.ms": "5000", "min.insync.replicas": "1"}}},
+		{"per broker min isr", false, false, []configOp{op("min.insync.replicas", set, "1")}, bad, "Broker-level min.insync.replicas cannot be altered while ELR is enabled.", nil},
+		{"per broker delete min isr", false, false, []configOp{op("min.insync.replicas", del)}, bad, "Broker-level min.insync.replicas cannot be altered", nil},
+		{"per broker set", false, false, []configOp{op("log.retention.ms", set, "2000")}, bad, "Broker-level log.retention.ms cannot be altered", nil},
+		{"per broker delete", false, false, []configOp{op("log.retention.ms", del)}, 0, "", nil},
+		{"per broker replace with nothing", false, true, nil, 0, "", nil},
+	}
+	for _, tt := range tests {
+		cmd, err := b.planBrokerAlter(tt.cluster, tt.ops, tt.replace)
+		code, msg := answer(err)
+		if code != tt.code || tt.msg != "" && (msg == nil || !strings.Contains(*msg, tt.msg)) {
+			t.Errorf("%s: code %d (%v), want %d with %q", tt.name, code, err, tt.code, tt.msg)
+		}
+		if !reflect.DeepEqual(cmd, tt.cmd) {
+			t.Errorf("%s: command %#v, want %#v", tt.name, cmd, tt.cmd)
+		}
 	}
 }
 
@@ -319,5 +446,98 @@ func TestAdminFollowerAnswers(t *testing.T) {
 	cl := kmsg.NewPtrDescribeClusterRequest()
 	if r := call(cl).(*kmsg.DescribeClusterResponse); r.ControllerID != 2 || len(r.Brokers) != 2 {
 		t.Errorf("describe cluster on a follower: %+v", r)
+	}
+}
+
+// TestClusterDefaultsTakeEffect sets cluster-wide defaults through kadm, as
+// kafka-configs --entity-default does, and checks that kbox really uses
+// them: appends are held to message.max.bytes, the cleaner to
+// log.retention.ms, DescribeConfigs reports them with Kafka's sources, and
+// a topic's own configs still win.
+func TestClusterDefaultsTakeEffect(t *testing.T) {
+	e := newCleanerEnv(t, 0)
+	ctx := testCtx(t)
+	e.createTopic(t, "follows", nil)
+	e.createTopic(t, "own", map[string]string{"retention.ms": "-1", "max.message.bytes": "1000000"})
+	old := e.clock.now().Add(-2 * time.Hour)
+	for _, topic := range []string{"follows", "own"} {
+		e.produce(t, topic, old, one("k", val("old")))
+	}
+
+	rs, err := e.adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Name: "log.retention.ms", Value: kadm.StringPtr("3600000")},
+		{Name: "message.max.bytes", Value: kadm.StringPtr("100")},
+	})
+	if err != nil || len(rs) != 1 || rs[0].Err != nil || rs[0].Name != "" {
+		t.Fatalf("alter cluster defaults: %v %+v", err, rs)
+	}
+	big := kgo.Record{Topic: "follows", Value: make([]byte, 200)}
+	for i := range big.Value { // no repeats: the producer's compression keeps it big
+		big.Value[i] = byte(i * 7 % 251)
+	}
+	if err := e.cl.ProduceSync(ctx, &big).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Errorf("200-byte record under a cluster message.max.bytes of 100: %v, want MESSAGE_TOO_LARGE", err)
+	}
+	big.Topic = "own"
+	if err := e.cl.ProduceSync(ctx, &big).FirstErr(); err != nil {
+		t.Errorf("200-byte record to a topic with its own max.message.bytes: %v", err)
+	}
+	e.clean(t)
+	if got := e.startOffset(t, "follows"); got != 1 {
+		t.Errorf("follows: log start %d after a pass with log.retention.ms=1h, want 1", got)
+	}
+	if got := e.startOffset(t, "own"); got != 0 {
+		t.Errorf("own (retention.ms=-1): log start %d, want 0", got)
+	}
+
+	described, err := e.adm.DescribeTopicConfigs(ctx, "follows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := described.On("follows", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "retention.ms" && c.Key != "max.message.bytes" && c.Key != "min.insync.replicas" {
+			continue
+		}
+		want := map[string]string{"retention.ms": "3600000", "max.message.bytes": "100", "min.insync.replicas": "1"}[c.Key]
+		if c.MaybeValue() != want || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			t.Errorf("follows %s = %s (%v), want %s from DYNAMIC_DEFAULT_BROKER_CONFIG", c.Key, c.MaybeValue(), c.Source, want)
+		}
+	}
+	cluster, err := e.adm.DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, rc := range cluster {
+		for _, c := range rc.Configs {
+			keys = append(keys, c.Key+"="+c.MaybeValue())
+		}
+	}
+	slices.Sort(keys)
+	if want := []string{"log.retention.ms=3600000", "message.max.bytes=100", "min.insync.replicas=1"}; !slices.Equal(keys, want) {
+		t.Errorf("cluster-wide defaults %v, want %v", keys, want)
+	}
+
+	// Back to Kafka's defaults: the deletes replicate, min.insync.replicas stays.
+	rs, err = e.adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.DeleteConfig, Name: "log.retention.ms"}, {Op: kadm.DeleteConfig, Name: "message.max.bytes"},
+	})
+	if err != nil || rs[0].Err != nil {
+		t.Fatalf("delete cluster defaults: %v %+v", err, rs)
+	}
+	if got, want := e.store.Defaults(), map[string]string{"min.insync.replicas": "1"}; !maps.Equal(got, want) {
+		t.Errorf("stored defaults %v, want %v", got, want)
+	}
+	rs, err = e.adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "min.insync.replicas"}})
+	if err != nil || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+		t.Errorf("delete the cluster min.insync.replicas: %v %+v, want INVALID_CONFIG", err, rs)
+	}
+	rs, err = e.adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: kadm.StringPtr("1")}}, 1)
+	if err != nil || !errors.Is(rs[0].Err, kerr.InvalidConfig) || !strings.Contains(rs[0].ErrMessage, "cluster-wide default") {
+		t.Errorf("set log.retention.ms on broker 1: %v %+v, want INVALID_CONFIG naming the cluster-wide default", err, rs)
 	}
 }
