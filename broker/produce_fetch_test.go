@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kbox-dev/kbox/broker/records"
@@ -202,8 +201,8 @@ func TestFetchReadsErrorsAndLongPoll(t *testing.T) {
 		t.Fatalf("incremental fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 
-	// Long poll: a fetch at the end waits, and returns as soon as a
-	// producer on another connection appends.
+	// Long poll: a fetch at the end waits, and returns as soon as another
+	// connection appends to that partition.
 	poller := dialRaw(t, addr)
 	poller.do(18, kmsg.NewPtrApiVersionsRequest()) // connected before the produce
 	got := make(chan kmsg.FetchResponseTopicPartition, 1)
@@ -215,16 +214,11 @@ func TestFetchReadsErrorsAndLongPoll(t *testing.T) {
 		}
 		got <- resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
 	}()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := cl.ProduceSync(ctx, kgo.StringRecord("late")).FirstErr(); err != nil {
-		t.Fatal(err)
+	if p := producePart(t, rc.do(12, produceReq("f", [16]byte{}, 0, -1, batch(t, -1, -1, "late")))); p.ErrorCode != 0 || p.BaseOffset != 3 {
+		t.Fatalf("late produce: %v at %d", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
 	select {
 	case p := <-got:
