@@ -44,7 +44,7 @@ func handleMetadata(b *Broker, ctx context.Context, req *request) (kmsg.Response
 	if !hasLeader {
 		resp.ControllerID = -1
 	}
-	replicas, isr := b.replicaSets(brokers)
+	replicas, isr, offline := b.replicaSets(brokers)
 
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	var infos []storage.TopicInfo
@@ -97,7 +97,7 @@ func handleMetadata(b *Broker, ctx context.Context, req *request) (kmsg.Response
 		for p := int32(0); p < info.Partitions; p++ {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition, rp.Leader, rp.LeaderEpoch = p, leader, epoch
-			rp.Replicas, rp.ISR = replicas, isr
+			rp.Replicas, rp.ISR, rp.OfflineReplicas = replicas, isr, offline
 			if !hasLeader {
 				rp.ErrorCode, rp.Leader = kerr.LeaderNotAvailable.Code, -1
 			}
@@ -108,14 +108,30 @@ func handleMetadata(b *Broker, ctx context.Context, req *request) (kmsg.Response
 	return resp, nil
 }
 
-// replicaSets returns the replica and in-sync replica lists every
-// partition shares: all nodes, and those Config.InSync reports caught up.
-func (b *Broker) replicaSets(brokers []BrokerInfo) (replicas, isr []int32) {
+// replicaSets returns the replica, in-sync and offline replica lists every
+// partition shares: all members (Config.Replicas, else the listed nodes),
+// those Config.InSync reports caught up, and the members missing from
+// brokers.
+func (b *Broker) replicaSets(brokers []BrokerInfo) (replicas, isr, offline []int32) {
+	listed := map[int32]bool{}
 	for _, bi := range brokers {
 		replicas = append(replicas, bi.NodeID)
+		listed[bi.NodeID] = true
 	}
-	if b.cfg.InSync == nil {
-		return replicas, replicas
+	if b.cfg.Replicas != nil {
+		if all := b.cfg.Replicas(); len(all) > 0 {
+			replicas = all
+		}
 	}
-	return replicas, b.cfg.InSync()
+	offline = []int32{}
+	for _, id := range replicas {
+		if !listed[id] {
+			offline = append(offline, id)
+		}
+	}
+	isr = replicas
+	if b.cfg.InSync != nil {
+		isr = b.cfg.InSync()
+	}
+	return replicas, isr, offline
 }

@@ -55,6 +55,10 @@ type Config struct {
 	Advertised string
 	// Brokers lists every node of the cluster; nil means just this one.
 	Brokers func() []BrokerInfo
+	// Replicas lists the IDs of every member of the cluster, reachable or
+	// not: each partition's replica list. Members missing from Brokers are
+	// reported as offline replicas. nil means the nodes of Brokers.
+	Replicas func() []int32
 	// InSync lists the IDs of nodes caught up with the leader (the ISR of
 	// every partition); nil means all of Brokers.
 	InSync func() []int32

@@ -312,6 +312,7 @@ func (n *Node) startBroker() error {
 		ClusterID:         "kbox",
 		Advertised:        n.advertised,
 		Brokers:           n.brokers,
+		Replicas:          n.replicas,
 		InSync:            n.inSync,
 		AutoCreateTopics:  n.cfg.AutoCreateTopics,
 		DefaultPartitions: n.cfg.DefaultPartitions,

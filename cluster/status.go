@@ -300,6 +300,21 @@ func (n *Node) brokers() []broker.BrokerInfo {
 	return out
 }
 
+// replicas lists every registered member, reachable or not: the replica
+// list of every partition (Metadata reports unreachable ones as offline).
+func (n *Node) replicas() []int32 {
+	regs, err := n.store.Nodes()
+	if err != nil {
+		return nil
+	}
+	out := make([]int32, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, r.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // localStatus is this node's NodeStatus now.
 func (n *Node) localStatus() NodeStatus {
 	st := NodeStatus{
