@@ -30,9 +30,11 @@ test-unit:
 test-e2e:
 	$(GO) test -race -count=1 -timeout 8m ./e2e/
 
-## bench: kbox beside kfake and Apache Kafka (bench/README.md); ARGS="-quick" for a smoke run
+## bench: kbox beside kfake and Apache Kafka (bench/README.md); ARGS="-quick" for a smoke run;
+## then a 3-node in-process cluster beside one node, and failover times (cluster/bench_test.go)
 bench:
 	$(GO) run ./bench $(ARGS)
+	$(GO) test -run '^$$' -bench 'Cluster' -benchtime 2s ./cluster/
 
 ## lint: gofmt and go vet
 lint:
