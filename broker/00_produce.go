@@ -119,7 +119,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	if !ok {
 		res, err := b.propose(pctx, cmd)
 		cancel()
-		fillProduce(resp, slots, res, err)
+		b.fillProduce(resp, cmd, slots, res, err)
 		if r.Acks == 0 {
 			return nil, nil
 		}
@@ -131,7 +131,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	cancel()
 	return &deferred{wait: func() (kmsg.Response, error) {
 		res, err := wait()
-		fillProduce(resp, slots, res, err)
+		b.fillProduce(resp, cmd, slots, res, err)
 		if r.Acks == 0 {
 			return nil, nil
 		}
@@ -142,7 +142,8 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 // fillProduce copies Append results into response partitions. A partition
 // that sent several batches reports the first batch's base offset and the
 // first error.
-func fillProduce(resp *kmsg.ProduceResponse, slots []produceSlot, res any, err error) {
+func (b *Broker) fillProduce(resp *kmsg.ProduceResponse, cmd storage.Append, slots []produceSlot, res any, err error) {
+	var appended int64
 	ar, _ := res.(storage.AppendResult)
 	if err == nil && len(ar.Parts) != len(slots) {
 		err = fmt.Errorf("append returned %d results for %d batches", len(ar.Parts), len(slots))
@@ -159,6 +160,12 @@ func fillProduce(resp *kmsg.ProduceResponse, slots []produceSlot, res any, err e
 			pr := ar.Parts[i]
 			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset
 		}
+		if err == nil && ar.Parts[i].Err == nil && !ar.Parts[i].Duplicate {
+			appended += int64(binary.BigEndian.Uint32(cmd.Parts[i].Batch[57:]))
+		}
+	}
+	if m := b.cfg.Metrics; m != nil && appended > 0 {
+		m.records.Add(float64(appended))
 	}
 }
 

@@ -126,6 +126,9 @@ func New(cfg Config, store *storage.Store, repl Replicator) *Broker {
 	b := &Broker{cfg: cfg, store: store, repl: repl, log: cfg.Logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	b.apis = newAPIIndex()
 	b.groups = newGroups(b)
+	if cfg.Metrics != nil {
+		cfg.Metrics.groups.Store(b.groups)
+	}
 	b.cleaner = startCleaner(b)
 	return b
 }

@@ -236,6 +236,9 @@ func (cc *clientConn) write(req *request, resp kmsg.Response, flush bool) error 
 	}
 	buf = resp.AppendTo(buf)
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	if m := cc.b.cfg.Metrics; m != nil {
+		m.bytesOut.Add(float64(len(buf)))
+	}
 	if cap(buf) <= 1<<20 {
 		cc.buf = buf
 	}

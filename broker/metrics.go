@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,12 +10,20 @@ import (
 )
 
 // Metrics are the broker's Prometheus metrics. Register them with
-// NewMetrics on the registry /metrics serves.
+// NewMetrics on the registry /metrics serves, and pass them to New in
+// Config.Metrics.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
+	records  prometheus.Counter
 	errors   *prometheus.CounterVec
+
+	// groups is the broker whose groups the group-state gauge counts; set
+	// by New, read at scrape time.
+	groups atomic.Pointer[groups]
+	states *prometheus.Desc
 }
 
 // NewMetrics creates the broker metrics and registers them on reg.
@@ -30,11 +39,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kbox_broker_request_bytes_total", Help: "Bytes of Kafka requests received.",
 		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kbox_broker_response_bytes_total", Help: "Bytes of Kafka responses sent.",
+		}),
+		records: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kbox_broker_records_appended_total", Help: "Records appended by produce requests (duplicates of idempotent retries excluded).",
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kbox_broker_request_failures_total", Help: "Requests that closed their connection, by API.",
 		}, []string{"api"}),
+		states: prometheus.NewDesc("kbox_broker_groups", "Consumer groups this node coordinates, by state.", []string{"state"}, nil),
 	}
-	reg.MustRegister(m.requests, m.latency, m.bytesIn, m.errors)
+	reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.records, m.errors, groupCollector{m})
 	return m
 }
 
@@ -45,5 +61,28 @@ func (m *Metrics) observe(key, version int16, d time.Duration, size int, err err
 	m.bytesIn.Add(float64(size))
 	if err != nil {
 		m.errors.WithLabelValues(name).Inc()
+	}
+}
+
+// groupCollector reports group states at scrape time.
+type groupCollector struct{ m *Metrics }
+
+func (c groupCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.states }
+
+func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
+	gs := c.m.groups.Load()
+	if gs == nil {
+		return
+	}
+	counts := map[groupState]int{groupEmpty: 0, groupPreparingRebalance: 0, groupCompletingRebalance: 0, groupStable: 0}
+	listing, code := gs.list()
+	if code != 0 {
+		return // not the coordinator: no groups here
+	}
+	for _, l := range listing {
+		counts[l.state]++
+	}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.m.states, prometheus.GaugeValue, float64(n), state.String())
 	}
 }

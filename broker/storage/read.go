@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
@@ -139,6 +140,9 @@ func (s *Store) Read(topic string, p int32, offset int64, maxBytes int, buf []by
 				k, v = cur.first()
 			}
 		}
+		// Collect the batches (views into bbolt's map, valid until the
+		// transaction ends), then copy them out with one allocation.
+		var parts [][]byte
 		n := 0
 		for ; k != nil; k, v = cur.next() {
 			if n > 0 && n+len(v) > maxBytes {
@@ -147,8 +151,12 @@ func (s *Store) Read(topic string, p int32, offset int64, maxBytes int, buf []by
 			if n == 0 && lastOffsetOf(v) < offset {
 				continue // compaction emptied this range
 			}
-			buf = append(buf, v...)
+			parts = append(parts, v)
 			n += len(v)
+		}
+		buf = slices.Grow(buf, n)
+		for _, p := range parts {
+			buf = append(buf, p...)
 		}
 		return nil
 	})
