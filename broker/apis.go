@@ -1,10 +1,6 @@
 package broker
 
-import (
-	"sort"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
-)
+import "sort"
 
 // api is one served API key: the version range and its handler. The table
 // below is the one list behind dispatch and ApiVersions.
@@ -68,6 +64,3 @@ func (ix apiIndex) sorted() []api {
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }
-
-// name is the API's Kafka name, for logs and metrics.
-func (a api) name() string { return kmsg.NameForKey(a.key) }

@@ -169,10 +169,6 @@ func (cc *clientConn) readFrame() ([]byte, error) {
 	return frame, nil
 }
 
-// errUnsupported marks a request whose API key or version this broker does
-// not serve; decode still returns the header fields so it can be answered.
-var errUnsupported = errors.New("unsupported api or version")
-
 func (cc *clientConn) decode(frame []byte) (*request, error) {
 	rd := kbin.Reader{Src: frame}
 	key, version, corr := rd.Int16(), rd.Int16(), rd.Int32()

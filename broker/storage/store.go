@@ -25,11 +25,10 @@ var (
 	keyNextPID = []byte("next_pid")
 	keyEpoch   = []byte("epoch")
 
-	keyState     = []byte("s")
-	bucketLog    = []byte("l")
-	bucketPIDs   = []byte("p")
-	rootBuckets  = [][]byte{bucketMeta, bucketTopics, bucketLogs, bucketGroups}
-	errNoPartLog = errors.New("partition log bucket missing")
+	keyState    = []byte("s")
+	bucketLog   = []byte("l")
+	bucketPIDs  = []byte("p")
+	rootBuckets = [][]byte{bucketMeta, bucketTopics, bucketLogs, bucketGroups}
 )
 
 // Options tune how the store uses bbolt.
