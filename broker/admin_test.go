@@ -605,18 +605,30 @@ func TestListOffsetsByTimestampInsideCompressedBatches(t *testing.T) {
 	}
 	for _, c := range codecs {
 		t.Run(c.name, func(t *testing.T) {
-			topic := "ts-" + c.name
-			a.createTopic(t, topic, 1, nil)
-			// 20 records 10 ms apart, except record 13, which is the latest.
-			var recs []*kgo.Record
-			for i := range 20 {
-				ts := base.Add(time.Duration(i) * 10 * time.Millisecond)
-				if i == 13 {
-					ts = base.Add(time.Minute)
+			var topic string
+			for attempt := 0; ; attempt++ {
+				topic = fmt.Sprintf("ts-%s-%d", c.name, attempt)
+				a.createTopic(t, topic, 1, nil)
+				// 20 records 10 ms apart, except record 13, which is the latest.
+				var recs []*kgo.Record
+				for i := range 20 {
+					ts := base.Add(time.Duration(i) * 10 * time.Millisecond)
+					if i == 13 {
+						ts = base.Add(time.Minute)
+					}
+					recs = append(recs, &kgo.Record{Topic: topic, Timestamp: ts, Value: []byte(strings.Repeat("payload ", 20))})
 				}
-				recs = append(recs, &kgo.Record{Topic: topic, Timestamp: ts, Value: []byte(strings.Repeat("payload ", 20))})
+				produceBatch(t, a.node.KafkaAddr(), c.codec, recs)
+				// kgo can flush the first record alone when the topic's
+				// metadata arrives during Flush (seen once under load); that
+				// is the client's choice, not the broker's, so try a fresh
+				// topic rather than test a different batch layout.
+				if n := countBatches(t, a.node.Store(), topic); n == 1 || attempt == 2 {
+					break
+				} else {
+					t.Logf("kgo sent %d batches; retrying on a fresh topic", n)
+				}
 			}
-			produceBatch(t, a.node.KafkaAddr(), c.codec, recs)
 			checkOneBatch(t, a.node.Store(), topic, c.want, 20)
 
 			ms := base.UnixMilli()
@@ -692,6 +704,16 @@ func listAfter(t *testing.T, a *adminNode, topic string, ms int64) kadm.ListedOf
 
 // checkOneBatch checks that partition 0 of topic holds one batch of n
 // records with the given codec, so lookups really read inside a batch.
+// countBatches counts the stored batches of partition 0 of topic.
+func countBatches(t *testing.T, s *storage.Store, topic string) int {
+	t.Helper()
+	n := 0
+	if err := s.Batches(topic, 0, 0, 1<<62, func([]byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func checkOneBatch(t *testing.T, s *storage.Store, topic string, codec records.Codec, n int) {
 	t.Helper()
 	var batches []records.Batch
