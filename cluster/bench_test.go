@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -13,13 +15,20 @@ import (
 	"github.com/kbox-dev/kbox/cluster"
 )
 
+// quietLogs keeps the nodes' logs out of the benchmark output, which make
+// bench prints: elections, joins, and the dial errors a killed leader
+// causes by design. A failure still fails the benchmark.
+func quietLogs() cluster.Option {
+	return cluster.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
 // BenchmarkClusterProduce measures acks=all produce throughput of 100-byte
 // records on one node and on three (go test -bench ClusterProduce -run '^$'
 // ./cluster/).
 func BenchmarkClusterProduce(b *testing.B) {
 	for _, nodes := range []int{1, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			c := cluster.Start(b, cluster.Nodes(nodes), cluster.Topics("bench"), cluster.Partitions(3), cluster.FastTimeouts())
+			c := cluster.Start(b, cluster.Nodes(nodes), cluster.Topics("bench"), cluster.Partitions(3), cluster.FastTimeouts(), quietLogs())
 			cl, err := kgo.NewClient(seeds(c), kgo.DefaultProduceTopic("bench"), kgo.MaxBufferedRecords(100_000), kgo.ProducerLinger(time.Millisecond))
 			if err != nil {
 				b.Fatal(err)
@@ -54,7 +63,7 @@ func BenchmarkClusterProduce(b *testing.B) {
 func BenchmarkClusterFailover(b *testing.B) {
 	for _, fast := range []bool{false, true} {
 		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
-			opts := []cluster.Option{cluster.Nodes(3), cluster.Topics("bench")}
+			opts := []cluster.Option{cluster.Nodes(3), cluster.Topics("bench"), quietLogs()}
 			if fast {
 				opts = append(opts, cluster.FastTimeouts())
 			}
