@@ -4,7 +4,8 @@ package broker
 //
 // Behaviour: every batch is framing- and CRC-checked (CORRUPT_MESSAGE),
 // then all partitions of one request go through the replicated log as one
-// Append command. acks=0 gets no response; acks=1 and acks=all both answer
+// Append command. acks=0 gets no response (and a failure closes the
+// connection, as in Kafka); acks=1 and acks=all both answer
 // once the append is committed by a Raft quorum and applied, so acks=1 is
 // as durable as acks=all. Batches are stored as sent, any codec.
 //
@@ -105,10 +106,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if len(cmd.Parts) == 0 {
-		if r.Acks == 0 {
-			return nil, nil
-		}
-		return resp, nil
+		return produceAnswer(r, resp)
 	}
 	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
 	if timeout <= 0 || r.Acks == 0 {
@@ -120,10 +118,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 		res, err := b.propose(pctx, cmd)
 		cancel()
 		b.fillProduce(resp, cmd, slots, res, err)
-		if r.Acks == 0 {
-			return nil, nil
-		}
-		return resp, nil
+		return produceAnswer(r, resp)
 	}
 	// Queue the append now, in request order, and let the connection read
 	// the next request while Raft commits this one.
@@ -132,11 +127,26 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	return &deferred{wait: func() (kmsg.Response, error) {
 		res, err := wait()
 		b.fillProduce(resp, cmd, slots, res, err)
-		if r.Acks == 0 {
-			return nil, nil
-		}
-		return resp, nil
+		return produceAnswer(r, resp)
 	}}, nil
+}
+
+// produceAnswer is what the connection sends back: the response, or for
+// acks=0 nothing at all. An acks=0 request that failed anywhere closes the
+// connection instead, as Kafka does, since that is the only way such a
+// client can learn of it (it then refreshes metadata and reconnects).
+func produceAnswer(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (kmsg.Response, error) {
+	if r.Acks != 0 {
+		return resp, nil
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return nil, fmt.Errorf("acks=0 produce to %s/%d failed: %s", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+	return nil, nil
 }
 
 // fillProduce copies Append results into response partitions. A partition

@@ -232,3 +232,33 @@ func TestFetchReadsErrorsAndLongPoll(t *testing.T) {
 		t.Fatal("long poll did not return after the produce")
 	}
 }
+
+// send writes req at version without waiting for a response (acks=0).
+func (rc *rawConn) send(version int16, req kmsg.Request) {
+	rc.t.Helper()
+	req.SetVersion(version)
+	rc.corr++
+	if _, err := rc.c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("test")).AppendRequest(nil, req, rc.corr)); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+func TestProduceAcksZero(t *testing.T) {
+	addr := startGroupNode(t)
+	rc := dialRaw(t, addr)
+	topicID(t, rc, "z")
+	// Accepted: no response at all; the next request gets the next answer.
+	rc.send(12, produceReq("z", [16]byte{}, 0, 0, batch(t, -1, -1, "a")))
+	if resp := rc.do(3, kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions after an acks=0 produce: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if p := fetchPart(t, rc.do(12, fetchReq("z", [16]byte{}, 0, 0, 0))); p.HighWatermark != 1 {
+		t.Fatalf("acks=0 record not appended: high watermark %d", p.HighWatermark)
+	}
+	// Refused: the broker closes the connection, the only answer an acks=0
+	// client can see.
+	rc.send(12, produceReq("nope", [16]byte{}, 0, 0, batch(t, -1, -1, "a")))
+	if _, err := rc.try(3, kmsg.NewPtrApiVersionsRequest()); err == nil {
+		t.Fatal("connection still open after a refused acks=0 produce")
+	}
+}
