@@ -1,6 +1,6 @@
 package broker
 
-// Produce, key 0, versions 3-12 (advertised from 0).
+// Produce, key 0, versions 3-13 (advertised from 0).
 //
 // Behaviour: every batch is framing- and CRC-checked (CORRUPT_MESSAGE),
 // then all partitions of one request go through the replicated log as one
