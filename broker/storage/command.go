@@ -244,7 +244,6 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: empty entry", ErrCorruptCommand)
 	}
 	op, payload := Op(b[0]), b[1:]
-	var c Command
 	switch op {
 	case OpAppend:
 		a, err := decodeAppend(payload)
@@ -253,72 +252,43 @@ func Decode(b []byte) (Command, error) {
 		}
 		return a, nil
 	case OpCreateTopic:
-		c = &CreateTopic{}
+		return decodeJSON[CreateTopic](op, payload)
 	case OpDeleteTopic:
-		c = &DeleteTopic{}
+		return decodeJSON[DeleteTopic](op, payload)
 	case OpInitProducerID:
-		c = &InitProducerID{}
+		return decodeJSON[InitProducerID](op, payload)
 	case OpCommitOffsets:
-		c = &CommitOffsets{}
+		return decodeJSON[CommitOffsets](op, payload)
 	case OpDeleteRecords:
-		c = &DeleteRecords{}
+		return decodeJSON[DeleteRecords](op, payload)
 	case OpAlterConfigs:
-		c = &AlterConfigs{}
+		return decodeJSON[AlterConfigs](op, payload)
 	case OpCreatePartitions:
-		c = &CreatePartitions{}
+		return decodeJSON[CreatePartitions](op, payload)
 	case OpDeleteGroups:
-		c = &DeleteGroups{}
+		return decodeJSON[DeleteGroups](op, payload)
 	case OpDeleteOffsets:
-		c = &DeleteOffsets{}
+		return decodeJSON[DeleteOffsets](op, payload)
 	case OpReplaceBatches:
-		c = &ReplaceBatches{}
+		return decodeJSON[ReplaceBatches](op, payload)
 	case OpNewEpoch:
-		c = &NewEpoch{}
+		return decodeJSON[NewEpoch](op, payload)
 	case OpRegisterNode:
-		c = &RegisterNode{}
+		return decodeJSON[RegisterNode](op, payload)
 	case OpAlterDefaults:
-		c = &AlterDefaults{}
-	default:
-		return nil, fmt.Errorf("%w: unknown op %d", ErrCorruptCommand, uint8(op))
+		return decodeJSON[AlterDefaults](op, payload)
 	}
-	if err := json.Unmarshal(payload, c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptCommand, op, err)
-	}
-	return deref(c), nil
+	return nil, fmt.Errorf("%w: unknown op %d", ErrCorruptCommand, uint8(op))
 }
 
-// deref turns the pointers Decode unmarshals into back into values, so
-// callers switch on one form.
-func deref(c Command) Command {
-	switch v := c.(type) {
-	case *CreateTopic:
-		return *v
-	case *DeleteTopic:
-		return *v
-	case *InitProducerID:
-		return *v
-	case *CommitOffsets:
-		return *v
-	case *DeleteRecords:
-		return *v
-	case *AlterConfigs:
-		return *v
-	case *CreatePartitions:
-		return *v
-	case *DeleteGroups:
-		return *v
-	case *DeleteOffsets:
-		return *v
-	case *ReplaceBatches:
-		return *v
-	case *NewEpoch:
-		return *v
-	case *RegisterNode:
-		return *v
-	case *AlterDefaults:
-		return *v
+// decodeJSON decodes a JSON payload into a command value (never a
+// pointer), so callers switch on one form.
+func decodeJSON[T Command](op Op, payload []byte) (Command, error) {
+	var c T
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptCommand, op, err)
 	}
-	return c
+	return c, nil
 }
 
 // encodeAppend: op, now int64, count uint32, then per part: topic (uint16
