@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -223,7 +224,7 @@ func (cc *clientConn) handle(req *request) (kmsg.Response, error) {
 // write encodes one response into the buffered writer, flushing if flush.
 func (cc *clientConn) write(req *request, resp kmsg.Response, flush bool) error {
 	resp.SetVersion(req.GetVersion())
-	buf := cc.buf[:0]
+	buf := slices.Grow(cc.buf[:0], sizeHint(resp))
 	buf = append(buf, 0, 0, 0, 0)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(req.correlation))
 	// ApiVersions answers with a v0 response header even when flexible.
@@ -245,6 +246,24 @@ func (cc *clientConn) write(req *request, resp kmsg.Response, flush bool) error 
 		return nil
 	}
 	return cc.w.Flush()
+}
+
+// sizeHint estimates a response's encoded size, so that a large fetch
+// response is encoded into one allocation instead of a buffer that doubles
+// its way up (copying the records each time); small responses reuse cc.buf.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for _, t := range f.Topics {
+		n += 64 + len(t.Topic)
+		for _, p := range t.Partitions {
+			n += 64 + len(p.RecordBatches)
+		}
+	}
+	return n
 }
 
 // deferred is what a handler returns when its response is only known
