@@ -42,20 +42,34 @@ type resourceKey struct {
 	name string
 }
 
+// repeatedResources returns a check that refuses, with INVALID_REQUEST as
+// Kafka does, a resource an alter request lists more than once.
+func repeatedResources(keys []resourceKey) func(resourceKey) error {
+	count := map[resourceKey]int{}
+	for _, k := range keys {
+		count[k]++
+	}
+	return func(k resourceKey) error {
+		if count[k] > 1 {
+			return newAPIErr(kerr.InvalidRequest.Code, "resource %s %q is listed more than once", k.typ, k.name)
+		}
+		return nil
+	}
+}
+
 func handleAlterConfigs(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.AlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
-	count := map[resourceKey]int{}
-	for _, rr := range r.Resources {
-		count[resourceKey{rr.ResourceType, rr.ResourceName}]++
+	keys := make([]resourceKey, len(r.Resources))
+	for i, rr := range r.Resources {
+		keys[i] = resourceKey{rr.ResourceType, rr.ResourceName}
 	}
+	repeated := repeatedResources(keys)
 	for _, rr := range r.Resources {
 		res := kmsg.NewAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		if count[resourceKey{rr.ResourceType, rr.ResourceName}] > 1 {
-			err = newAPIErr(kerr.InvalidRequest.Code, "resource %s %q is listed more than once", rr.ResourceType, rr.ResourceName)
-		} else {
+		err := repeated(resourceKey{rr.ResourceType, rr.ResourceName})
+		if err == nil {
 			err = b.alterConfigsResource(ctx, &rr, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = answer(err)

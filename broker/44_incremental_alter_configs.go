@@ -45,17 +45,16 @@ var incrementalAlterConfigsAPI = api{key: 44, min: 0, max: 1, handle: handleIncr
 func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, req *request) (kmsg.Response, error) {
 	r := req.Request.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	count := map[resourceKey]int{}
-	for _, rr := range r.Resources {
-		count[resourceKey{rr.ResourceType, rr.ResourceName}]++
+	keys := make([]resourceKey, len(r.Resources))
+	for i, rr := range r.Resources {
+		keys[i] = resourceKey{rr.ResourceType, rr.ResourceName}
 	}
+	repeated := repeatedResources(keys)
 	for _, rr := range r.Resources {
 		res := kmsg.NewIncrementalAlterConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		if count[resourceKey{rr.ResourceType, rr.ResourceName}] > 1 {
-			err = newAPIErr(kerr.InvalidRequest.Code, "resource %s %q is listed more than once", rr.ResourceType, rr.ResourceName)
-		} else {
+		err := repeated(resourceKey{rr.ResourceType, rr.ResourceName})
+		if err == nil {
 			err = b.incrementalResource(ctx, &rr, r.ValidateOnly)
 		}
 		res.ErrorCode, res.ErrorMessage = answer(err)
