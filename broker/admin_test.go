@@ -69,23 +69,6 @@ func adminClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// adminPoll retries fn until it returns nil, failing with its last error
-// after d.
-func adminPoll(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func adminCtx(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -992,7 +975,7 @@ func TestAdminOnFollower(t *testing.T) {
 		t.Errorf("the follower answered before applying the topic: %+v %v", info, ok)
 	}
 	for i := range 3 { // the third node may lag a little
-		adminPoll(t, 5*time.Second, func() error {
+		waitFor(t, 5*time.Second, func() error {
 			if info, ok := c.Node(i).Store().Topic("via-follower"); !ok || info.ID != rt.TopicID {
 				return fmt.Errorf("node %d: topic %+v %v", i, info, ok)
 			}
@@ -1011,7 +994,7 @@ func TestAdminOnFollower(t *testing.T) {
 	if info, _ := c.Node(f).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
 		t.Errorf("follower answered before applying: retention.ms %s", info.Config("retention.ms"))
 	}
-	adminPoll(t, 5*time.Second, func() error {
+	waitFor(t, 5*time.Second, func() error {
 		if info, _ := c.Node(leader).Store().Topic("via-follower"); info.Config("retention.ms") != "1000" {
 			return fmt.Errorf("leader sees retention.ms %s", info.Config("retention.ms"))
 		}
@@ -1025,7 +1008,7 @@ func TestAdminOnFollower(t *testing.T) {
 		t.Errorf("alter cluster default on follower: %+v", r)
 	}
 	for i := range 3 {
-		adminPoll(t, 5*time.Second, func() error {
+		waitFor(t, 5*time.Second, func() error {
 			if d := c.Node(i).Store().Defaults(); d["retention.ms"] != "1000" || d["min.insync.replicas"] != "1" {
 				return fmt.Errorf("node %d: defaults %v", i, d)
 			}
