@@ -105,3 +105,26 @@ func TestMarkWriterAcrossWrites(t *testing.T) {
 		t.Fatalf("output not passed through: %q", out.String())
 	}
 }
+
+func TestMergeTakesTheMedianRoundPerPhase(t *testing.T) {
+	phase := func(ms int) throughput { return throughput{records: 1000, took: time.Duration(ms) * time.Millisecond} }
+	r := &result{cpu: map[int]*cpuUse{}, rounds: []roundResult{
+		{produce: []throughput{phase(10), phase(50)}, consume: []throughput{phase(5), phase(9)}, cpu: map[int]*cpuUse{100: {seconds: 3, records: 1e6}}},
+		{produce: []throughput{phase(30), phase(20)}, consume: []throughput{phase(7), phase(8)}, cpu: map[int]*cpuUse{100: {seconds: 1, records: 1e6}}},
+		{produce: []throughput{phase(20), phase(40)}, consume: []throughput{phase(6), phase(7)}, cpu: map[int]*cpuUse{100: {seconds: 2, records: 1e6}}},
+		{produce: []throughput{phase(1)}}, // an incomplete (failed) round is left out
+	}}
+	r.merge()
+	want := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}
+	for i, w := range want {
+		if got := r.produce[i].took; got != w {
+			t.Errorf("produce phase %d: median took %s, want %s", i, got, w)
+		}
+	}
+	if got := r.consume[1].took; got != 8*time.Millisecond {
+		t.Errorf("consume phase 1: median took %s, want 8ms", got)
+	}
+	if got := r.cpu[100].perMillion(); got != 2 {
+		t.Errorf("cpu per million: %v, want the median 2", got)
+	}
+}

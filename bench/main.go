@@ -8,7 +8,8 @@
 // in bench/kfakeserver, Apache Kafka (KRaft, one node) is started by
 // peers/kafka/kafka.sh where Java is present. The producers and consumers
 // are franz-go (kgo) clients inside this process. Brokers run one at a
-// time so they do not compete for the machine.
+// time so they do not compete for the machine; the throughput phases run
+// in rounds with the brokers taking turns, and the median round counts.
 //
 //	go run ./bench                  # full run, about 5 minutes
 //	go run ./bench -quick           # a tenth of the records, a smoke run
@@ -34,6 +35,7 @@ type options struct {
 	targets      []string
 	scale        float64
 	starts       int
+	rounds       int
 	latencyRate  int
 	latencyDur   time.Duration
 	settle       time.Duration
@@ -50,6 +52,7 @@ func parseFlags(args []string) (options, error) {
 	quick := fs.Bool("quick", false, "smoke run: -scale 0.1, 2 starts, 3 s of latency")
 	fs.Float64Var(&o.scale, "scale", 1, "multiplies the record counts (1,000,000 × 100 B and 200,000 × 1 KiB)")
 	fs.IntVar(&o.starts, "starts", 3, "start-ups measured per broker (the median is reported)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the throughput phases, brokers taking turns (the median is reported)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 5000, "records per second of the latency phase")
 	fs.DurationVar(&o.latencyDur, "latency-duration", 10*time.Second, "length of the latency phase")
 	fs.DurationVar(&o.settle, "settle", time.Second, "idle time after start-up before reading RSS")
@@ -61,11 +64,11 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	if *quick {
-		o.scale, o.starts, o.latencyDur = 0.1, 2, 3*time.Second
+		o.scale, o.starts, o.rounds, o.latencyDur = 0.1, 2, 1, 3*time.Second
 	}
 	o.targets = strings.Split(*targets, ",")
-	if o.scale <= 0 || o.starts < 1 || o.latencyRate < 1 || o.latencyDur <= 0 {
-		return o, fmt.Errorf("-scale, -starts, -latency-rate and -latency-duration must be positive")
+	if o.scale <= 0 || o.starts < 1 || o.rounds < 1 || o.latencyRate < 1 || o.latencyDur <= 0 {
+		return o, fmt.Errorf("-scale, -starts, -rounds, -latency-rate and -latency-duration must be positive")
 	}
 	return o, nil
 }
@@ -121,18 +124,42 @@ func run(ctx context.Context, o options) error {
 	}
 	began := time.Now()
 	results := map[string]*result{}
-	var failed []string
 	for _, t := range targets {
-		r := &result{skip: t.skip}
-		if t.skip == "" {
-			r = measure(ctx, o, t, tmp, logDir)
-		}
-		if r.err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", t.name, r.err))
-		}
+		r := &result{skip: t.skip, cpu: map[int]*cpuUse{}}
 		results[t.name] = r
+		if t.skip == "" {
+			r.err = measureStartups(ctx, o, t, tmp, logDir, r)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+	}
+	// The throughput phases run in rounds with the brokers taking turns,
+	// so that a burst of load from elsewhere on the machine hits one
+	// round of every broker rather than all of one broker's phases.
+	for round := range o.rounds {
+		for _, t := range targets {
+			r := results[t.name]
+			if t.skip != "" || r.err != nil {
+				continue
+			}
+			progress("%s: round %d of %d", t.name, round+1, o.rounds)
+			rr, err := measureWorkloads(ctx, o, t, filepath.Join(tmp, fmt.Sprintf("%s-data%d", t.name, round)), logDir, r, round == 0)
+			r.rounds = append(r.rounds, rr)
+			if err != nil {
+				r.err = fmt.Errorf("round %d: %w", round+1, err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	var failed []string
+	for _, t := range targets {
+		r := results[t.name]
+		r.merge()
+		if r.err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", t.name, r.err))
 		}
 	}
 	rep := report{o: o, results: results, took: time.Since(began), host: hostInfo()}
@@ -159,10 +186,59 @@ type result struct {
 	notes    []string
 	startups []time.Duration
 	rss      []int64
-	produce  []throughput // indexed like workloads()
-	consume  []throughput
-	cpu      map[int]*cpuUse // by record size
-	lat      latency
+	rounds   []roundResult
+	// produce, consume and cpu are the medians over rounds (see merge).
+	produce []throughput // indexed like workloads()
+	consume []throughput
+	cpu     map[int]*cpuUse // by record size
+	lat     latency
+}
+
+// roundResult is one round of the throughput phases on a fresh broker.
+type roundResult struct {
+	produce []throughput
+	consume []throughput
+	cpu     map[int]*cpuUse
+}
+
+// merge sets produce, consume and cpu to the median of the complete
+// rounds, phase by phase.
+func (r *result) merge() {
+	var done []roundResult
+	for _, rr := range r.rounds {
+		if len(rr.produce) == len(rr.consume) && len(rr.produce) > 0 && (len(done) == 0 || len(rr.produce) == len(done[0].produce)) {
+			done = append(done, rr)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	r.produce, r.consume = nil, nil
+	for i := range done[0].produce {
+		var ps, cs []throughput
+		for _, rr := range done {
+			ps, cs = append(ps, rr.produce[i]), append(cs, rr.consume[i])
+		}
+		r.produce, r.consume = append(r.produce, medianRate(ps)), append(r.consume, medianRate(cs))
+	}
+	for size := range done[0].cpu {
+		var cs []cpuUse
+		for _, rr := range done {
+			if c := rr.cpu[size]; c != nil {
+				cs = append(cs, *c)
+			}
+		}
+		sort.Slice(cs, func(i, j int) bool { return cs[i].perMillion() < cs[j].perMillion() })
+		m := cs[len(cs)/2]
+		r.cpu[size] = &m
+	}
+}
+
+// medianRate is the phase with the median records per second.
+func medianRate(ts []throughput) throughput {
+	s := append([]throughput(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i].recordsPerSec() < s[j].recordsPerSec() })
+	return s[len(s)/2]
 }
 
 // cpuUse is broker CPU time spent moving records.
@@ -172,15 +248,6 @@ type cpuUse struct {
 }
 
 func (c cpuUse) perMillion() float64 { return c.seconds / (float64(c.records) / 1e6) }
-
-func measure(ctx context.Context, o options, t *target, tmp, logDir string) *result {
-	r := &result{cpu: map[int]*cpuUse{}}
-	if r.err = measureStartups(ctx, o, t, tmp, logDir, r); r.err != nil {
-		return r
-	}
-	r.err = measureWorkloads(ctx, o, t, tmp, logDir, r)
-	return r
-}
 
 // measureStartups starts the target o.starts times on fresh data dirs,
 // timing the first Metadata answer and reading the idle RSS.
@@ -226,19 +293,20 @@ func startOnce(ctx context.Context, o options, t *target, dir, logDir string, r 
 	return up, nil
 }
 
-// measureWorkloads runs every throughput phase and the latency phase on
-// one broker process with a fresh data dir.
-func measureWorkloads(ctx context.Context, o options, t *target, tmp, logDir string, r *result) (err error) {
-	b, _, note, err := launchReady(ctx, t, filepath.Join(tmp, t.name+"-data"), logDir, 1)
+// measureWorkloads runs every throughput phase, and with withLatency the
+// latency phase into r.lat, on one broker process with a fresh data dir.
+func measureWorkloads(ctx context.Context, o options, t *target, dir, logDir string, r *result, withLatency bool) (rr roundResult, err error) {
+	rr.cpu = map[int]*cpuUse{}
+	b, _, note, err := launchReady(ctx, t, dir, logDir, 1)
 	if err != nil {
-		return err
+		return rr, err
 	}
 	defer func() {
 		if serr := b.stop(); err == nil {
 			err = serr
 		}
 	}()
-	if note != "" {
+	if note != "" && withLatency {
 		r.notes = append(r.notes, note)
 	}
 	ws := workloads(o.scale)
@@ -248,26 +316,29 @@ func measureWorkloads(ctx context.Context, o options, t *target, tmp, logDir str
 	}
 	note, err = createTopics(ctx, b, topics)
 	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
+		return rr, fmt.Errorf("create topics: %w", err)
 	}
-	if note != "" {
+	if note != "" && withLatency {
 		r.notes = append(r.notes, note)
 	}
 	for _, w := range ws {
-		if err := runWorkload(ctx, o, b, w, r); err != nil {
-			return fmt.Errorf("%s: %w", w.label(), err)
+		if err := runWorkload(ctx, o, b, w, &rr); err != nil {
+			return rr, fmt.Errorf("%s: %w", w.label(), err)
 		}
+	}
+	if !withLatency {
+		return rr, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, o.latencyDur+o.phaseTimeout)
 	defer cancel()
 	if r.lat, err = produceLatency(lctx, b.addr(), latencyTopic, o.latencyRate, o.latencyDur, 100); err != nil {
-		return fmt.Errorf("latency: %w", err)
+		return rr, fmt.Errorf("latency: %w", err)
 	}
 	progress("%s: latency at %d rec/s: p50 %s, p99 %s, max %s", t.name, o.latencyRate, r.lat.p50, r.lat.p99, r.lat.max)
-	return nil
+	return rr, nil
 }
 
-func runWorkload(ctx context.Context, o options, b *broker, w workload, r *result) error {
+func runWorkload(ctx context.Context, o options, b *broker, w workload, r *roundResult) error {
 	values := payloads(w.records, w.size)
 	cpu0, err := cpuSeconds(b.p.pid)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -213,6 +214,9 @@ func (rep report) markdown() string {
 		for _, n := range r.notes {
 			notes = append(notes, c+": "+n)
 		}
+		if spread := r.spread(rep.o.scale); spread != "" {
+			notes = append(notes, c+": "+spread)
+		}
 		if len(r.startups) > 0 {
 			var ss []string
 			for _, s := range r.startups {
@@ -239,4 +243,31 @@ func hostInfo() string {
 		s += ", " + strings.TrimSpace(first)
 	}
 	return s
+}
+
+// spread lists each produce phase's records/s over the rounds, lowest to
+// highest, so a reader sees how far one median can be trusted.
+func (r *result) spread(scale float64) string {
+	if len(r.rounds) < 2 {
+		return ""
+	}
+	var parts []string
+	for i, w := range workloads(scale) {
+		var rates []float64
+		for _, rr := range r.rounds {
+			if i < len(rr.produce) {
+				rates = append(rates, rr.produce[i].recordsPerSec())
+			}
+		}
+		if len(rates) == 0 {
+			continue
+		}
+		slices.Sort(rates)
+		var ss []string
+		for _, v := range rates {
+			ss = append(ss, thousands(v))
+		}
+		parts = append(parts, fmt.Sprintf("%s %s", w.label(), strings.Join(ss, " / ")))
+	}
+	return fmt.Sprintf("produce rec/s of the %d rounds: %s", len(r.rounds), strings.Join(parts, "; "))
 }

@@ -43,6 +43,7 @@ func openLogStore(logPath, payloadPath string, fsync bool) (*logStore, error) {
 	opts := &bolt.Options{
 		Timeout:         5 * time.Second,
 		NoSync:          !fsync,
+		NoGrowSync:      !fsync, // as the store does: see storage.Store.open
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: 256 << 20,

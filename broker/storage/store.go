@@ -89,8 +89,13 @@ func Open(path string, opts Options) (*Store, error) {
 
 func (s *Store) open() error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{
-		Timeout:         5 * time.Second,
-		NoSync:          !s.opts.Fsync,
+		Timeout: 5 * time.Second,
+		NoSync:  !s.opts.Fsync,
+		// bbolt fsyncs the file whenever it grows (every 16 MiB here),
+		// flushing every dirty page of it: a stall of tens of
+		// milliseconds in the apply loop that only power-loss durability
+		// needs, which without Fsync is not promised (DESIGN.md).
+		NoGrowSync:      !s.opts.Fsync,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: s.opts.InitialMmapSize,
