@@ -36,7 +36,11 @@ import (
 // advertised but refused (see the file header).
 const produceMinVersion = 3
 
-var produceAPI = api{key: 0, min: produceMinVersion, max: 13, handle: handleProduce}
+// Produce is done with its frame when it returns: the append command holds
+// copies of the batches, and the deferred answer only counts and fills in.
+// A connection's produce frames (up to MiBs each, the bulk of what a
+// broker allocates) therefore reuse one buffer.
+var produceAPI = api{key: 0, min: produceMinVersion, max: 13, handle: handleProduce, doneWithFrame: true}
 
 // produceSlot locates the response partition of one appended batch by
 // index, since the response slices still grow while batches are queued.
@@ -112,12 +116,16 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	if timeout <= 0 || r.Acks == 0 {
 		timeout = 30 * time.Second
 	}
+	records := make([]int32, len(cmd.Parts))
+	for i, p := range cmd.Parts {
+		records[i] = int32(binary.BigEndian.Uint32(p.Batch[57:]))
+	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	sub, ok := b.repl.(Submitter)
 	if !ok {
 		res, err := b.propose(pctx, cmd)
 		cancel()
-		b.fillProduce(resp, cmd, slots, res, err)
+		b.fillProduce(resp, records, slots, res, err)
 		return produceAnswer(r, resp)
 	}
 	// Queue the append now, in request order, and let the connection read
@@ -126,7 +134,7 @@ func handleProduce(b *Broker, ctx context.Context, req *request) (kmsg.Response,
 	cancel()
 	return &deferred{wait: func() (kmsg.Response, error) {
 		res, err := wait()
-		b.fillProduce(resp, cmd, slots, res, err)
+		b.fillProduce(resp, records, slots, res, err)
 		return produceAnswer(r, resp)
 	}}, nil
 }
@@ -152,7 +160,10 @@ func produceAnswer(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) (kmsg.Res
 // fillProduce copies Append results into response partitions. A partition
 // that sent several batches reports the first batch's base offset and the
 // first error.
-func (b *Broker) fillProduce(resp *kmsg.ProduceResponse, cmd storage.Append, slots []produceSlot, res any, err error) {
+//
+// records holds each batch's record count; the batches themselves alias
+// the request frame, which is reused once the handler has returned.
+func (b *Broker) fillProduce(resp *kmsg.ProduceResponse, records []int32, slots []produceSlot, res any, err error) {
 	var appended int64
 	ar, _ := res.(storage.AppendResult)
 	if err == nil && len(ar.Parts) != len(slots) {
@@ -171,7 +182,7 @@ func (b *Broker) fillProduce(resp *kmsg.ProduceResponse, cmd storage.Append, slo
 			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset
 		}
 		if err == nil && ar.Parts[i].Err == nil && !ar.Parts[i].Duplicate {
-			appended += int64(binary.BigEndian.Uint32(cmd.Parts[i].Batch[57:]))
+			appended += int64(records[i])
 		}
 	}
 	if m := b.cfg.Metrics; m != nil && appended > 0 {

@@ -8,6 +8,10 @@ type api struct {
 	key      int16
 	min, max int16
 	handle   handlerFunc
+	// doneWithFrame says the handler keeps nothing of the request frame
+	// once it returns (decoded byte fields alias the frame), so the
+	// connection reads its next frame into the same memory.
+	doneWithFrame bool
 }
 
 // apis lists every API key this broker serves. Each entry lives in the

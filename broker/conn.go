@@ -25,6 +25,9 @@ type clientConn struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	buf  []byte // reused response buffer
+	// spare is a frame buffer free for the next frame: the last frame of
+	// a request whose handler was done with it (api.doneWithFrame).
+	spare []byte
 }
 
 // request is one decoded request with its header.
@@ -44,6 +47,9 @@ func newClientConn(b *Broker, c net.Conn) *clientConn {
 		w:    bufio.NewWriterSize(c, 64<<10),
 	}
 }
+
+// maxSpareFrame bounds the frame buffer a connection keeps for reuse.
+const maxSpareFrame = 16 << 20
 
 // maxInFlight bounds the responses a connection may have pending; the
 // reader stops reading frames while the writer is that far behind.
@@ -96,6 +102,9 @@ func (cc *clientConn) serve() {
 		}
 		start := time.Now()
 		resp, err := cc.handle(req)
+		if a, ok := cc.b.apis[req.Key()]; ok && a.doneWithFrame && cap(frame) <= maxSpareFrame {
+			cc.spare = frame[:0]
+		}
 		if d, ok := resp.(*deferred); ok {
 			go func() {
 				p.resp, p.err = d.wait()
@@ -163,7 +172,12 @@ func (cc *clientConn) readFrame() ([]byte, error) {
 	if n > cc.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds socket.request.max.bytes %d", n, cc.b.cfg.MaxRequestBytes)
 	}
-	frame := make([]byte, n)
+	var frame []byte
+	if int(n) <= cap(cc.spare) {
+		frame, cc.spare = cc.spare[:n], nil
+	} else {
+		frame = make([]byte, n)
+	}
 	if _, err := io.ReadFull(cc.r, frame); err != nil {
 		return nil, fmt.Errorf("read %d-byte frame: %w", n, err)
 	}

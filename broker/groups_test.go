@@ -536,6 +536,12 @@ func (rc *rawConn) try(version int16, req kmsg.Request) (kmsg.Response, error) {
 	if _, err := rc.c.Write(buf); err != nil {
 		return nil, err
 	}
+	return rc.recv(version, req, rc.corr)
+}
+
+// recv reads the response to req, sent at version with correlation corr.
+func (rc *rawConn) recv(version int16, req kmsg.Request, corr int32) (kmsg.Response, error) {
+	rc.c.SetDeadline(time.Now().Add(20 * time.Second))
 	var size [4]byte
 	if _, err := io.ReadFull(rc.c, size[:]); err != nil {
 		return nil, err
@@ -544,8 +550,8 @@ func (rc *rawConn) try(version int16, req kmsg.Request) (kmsg.Response, error) {
 	if _, err := io.ReadFull(rc.c, body); err != nil {
 		return nil, err
 	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != rc.corr {
-		return nil, fmt.Errorf("correlation %d, want %d", got, rc.corr)
+	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
+		return nil, fmt.Errorf("correlation %d, want %d", got, corr)
 	}
 	body = body[4:]
 	resp := req.ResponseKind()

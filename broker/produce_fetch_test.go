@@ -2,6 +2,9 @@ package broker_test
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,5 +263,70 @@ func TestProduceAcksZero(t *testing.T) {
 	rc.send(12, produceReq("nope", [16]byte{}, 0, 0, batch(t, -1, -1, "a")))
 	if _, err := rc.try(3, kmsg.NewPtrApiVersionsRequest()); err == nil {
 		t.Fatal("connection still open after a refused acks=0 produce")
+	}
+}
+
+// A connection reads each produce frame into the memory of the one before
+// (api.doneWithFrame). Pipelined produce requests of alternating sizes,
+// large ones (Raft payload entries, stored by reference) and small ones
+// (copied), must all be stored exactly as sent.
+func TestPipelinedProducesReuseFramesSafely(t *testing.T) {
+	addr := startGroupNode(t)
+	rc := dialRaw(t, addr)
+	topicID(t, rc, "pipe")
+	var want []string
+	var reqs []*kmsg.ProduceRequest
+	for i := range 12 {
+		size := 10
+		if i%2 == 0 {
+			size = 40 << 10 // past the Raft log's out-of-line threshold
+		}
+		var vals []string
+		for j := range 3 {
+			vals = append(vals, strings.Repeat(string(rune('a'+(i+j)%26)), size)+fmt.Sprint(i, j))
+		}
+		want = append(want, vals...)
+		reqs = append(reqs, produceReq("pipe", [16]byte{}, 0, -1, batch(t, -1, -1, vals...)))
+	}
+	first := rc.corr + 1
+	for _, r := range reqs {
+		rc.send(12, r)
+	}
+	for i, r := range reqs {
+		resp, err := rc.recv(12, r, first+int32(i))
+		if err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		if p := producePart(t, resp); p.ErrorCode != 0 || p.BaseOffset != int64(3*i) {
+			t.Fatalf("produce %d: base offset %d, error %v", i, p.BaseOffset, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	var got []string
+	for off := int64(0); off < int64(len(want)); {
+		p := fetchPart(t, rc.do(12, fetchReq("pipe", [16]byte{}, off, 0, 0)))
+		var rs []records.Record
+		for raw := p.RecordBatches; len(raw) >= 12; {
+			n := 12 + int(binary.BigEndian.Uint32(raw[8:]))
+			b, err := records.DecodeRecords(raw[:n])
+			if err != nil {
+				t.Fatalf("fetch at %d: %v", off, err)
+			}
+			rs, raw = append(rs, b...), raw[n:]
+		}
+		if len(rs) == 0 {
+			t.Fatalf("fetch at %d returned nothing (high watermark %d)", off, p.HighWatermark)
+		}
+		for _, r := range rs {
+			got = append(got, string(r.Value))
+		}
+		off += int64(len(rs))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d: %d bytes starting %q, want %d starting %q", i, len(got[i]), got[i][:8], len(want[i]), want[i][:8])
+		}
 	}
 }

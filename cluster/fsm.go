@@ -43,6 +43,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		entries[i].Index = l.Index
 		if l.Type == raft.LogCommand {
 			entries[i].Data = l.Data
+			entries[i].Payload = outOfLine(l)
 		}
 	}
 	res, err := f.store.ApplyBatch(entries)

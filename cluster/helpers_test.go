@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,9 +83,17 @@ func (a *acks) waitCount(ctx context.Context, n int64) error {
 // produceSeq produces records with values from..to-1 (8-byte big-endian
 // sequence numbers) and calls done once all are acknowledged or failed.
 func produceSeq(ctx context.Context, cl *kgo.Client, a *acks, from, to uint64, done func()) {
+	produceSeqSized(ctx, cl, a, from, to, 8, done)
+}
+
+// produceSeqSized is produceSeq with values of size bytes (at least 8):
+// the sequence number, then random bytes, so that no codec shrinks them.
+func produceSeqSized(ctx context.Context, cl *kgo.Client, a *acks, from, to uint64, size int, done func()) {
 	var wg sync.WaitGroup
 	for i := from; i < to; i++ {
-		v := binary.BigEndian.AppendUint64(nil, i)
+		v := make([]byte, max(size, 8))
+		rand.NewChaCha8([32]byte{byte(i), byte(i >> 8), byte(i >> 16)}).Read(v[8:])
+		binary.BigEndian.PutUint64(v, i)
 		wg.Add(1)
 		cl.Produce(ctx, &kgo.Record{Key: v[7:], Value: v}, func(r *kgo.Record, err error) {
 			a.record(r, err)

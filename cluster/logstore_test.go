@@ -2,23 +2,31 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/kbox-dev/kbox/broker/storage"
 )
 
 func TestLogStorePayloadsRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	open := func() *logStore {
-		s, err := openLogStore(filepath.Join(dir, "raft.db"), filepath.Join(dir, "payloads.db"), false)
+	open := func() (*logStore, *storage.Store) {
+		st, err := storage.Open(filepath.Join(dir, "state.db"), storage.Options{InitialMmapSize: 1 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		s, err := openLogStore(filepath.Join(dir, "raft.db"), st, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, st
 	}
-	s := open()
+	s, st := open()
 	big := bytes.Repeat([]byte{3, 1, 4}, payloadMin) // out of line
 	small := []byte{3, 9, 9}                         // inline
 	logs := []*raft.Log{
@@ -47,10 +55,16 @@ func TestLogStorePayloadsRoundTrip(t *testing.T) {
 		}
 	}
 	check(s)
-	if err := s.Close(); err != nil {
+	for _, i := range []uint64{2, 3} {
+		if _, err := st.Payload(i); !errors.Is(err, storage.ErrMissingPayload) {
+			t.Errorf("entry %d (small, or not a command) has a payload: %v", i, err)
+		}
+	}
+	if err := errors.Join(s.Close(), st.Close()); err != nil {
 		t.Fatal(err)
 	}
-	s = open()
+	s, st = open()
+	defer st.Close()
 	defer s.Close()
 	check(s)
 
@@ -61,13 +75,48 @@ func TestLogStorePayloadsRoundTrip(t *testing.T) {
 	if err := s.GetLog(1, &got); err != raft.ErrLogNotFound {
 		t.Fatalf("GetLog after DeleteRange: %v, want ErrLogNotFound", err)
 	}
-	err := s.payloads.View(func(tx *bolt.Tx) error {
-		if k, _ := tx.Bucket(bucketPayloads).Cursor().First(); k != nil {
-			t.Errorf("payload of entry %x left after DeleteRange", k)
+	for _, i := range []uint64{1, 4} {
+		if _, err := st.Payload(i); !errors.Is(err, storage.ErrMissingPayload) {
+			t.Errorf("payload of entry %d left after DeleteRange: %v", i, err)
 		}
-		return nil
-	})
+	}
+}
+
+// A data dir from before payloads lived in the state store has them in
+// raft-payloads.db; opening moves them over and removes the file.
+func TestMigratePayloads(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "raft-payloads.db")
+	db, err := bolt.Open(old, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucket([]byte("payloads"))
+		if err != nil {
+			return err
+		}
+		nb, err := root.CreateBucket(binary.BigEndian.AppendUint64(nil, 7))
+		if err != nil {
+			return err
+		}
+		return nb.Put([]byte("d"), []byte("seven"))
+	})
+	if err = errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "state.db"), storage.Options{InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := migratePayloads(old, st); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := st.Payload(7); err != nil || string(d) != "seven" {
+		t.Fatalf("migrated payload 7: %q, %v", d, err)
+	}
+	if err := migratePayloads(old, st); err != nil {
+		t.Fatalf("second open, file gone: %v", err)
 	}
 }

@@ -217,7 +217,10 @@ func (n *Node) raftConfig() *raft.Config {
 func (n *Node) startRaft() (bool, error) {
 	rc := n.raftConfig()
 	var err error
-	n.logs, err = openLogStore(filepath.Join(n.cfg.DataDir, "raft.db"), filepath.Join(n.cfg.DataDir, "raft-payloads.db"), n.cfg.Fsync)
+	if err := migratePayloads(filepath.Join(n.cfg.DataDir, "raft-payloads.db"), n.store); err != nil {
+		return false, err
+	}
+	n.logs, err = openLogStore(filepath.Join(n.cfg.DataDir, "raft.db"), n.store, n.cfg.Fsync)
 	if err != nil {
 		return false, fmt.Errorf("open raft log: %w", err)
 	}

@@ -14,8 +14,16 @@ import (
 // TestClusterCatchUpFromSnapshot: with a snapshot every 64 log entries, a
 // follower that was down while the log moved past it, and a node added
 // later, both catch up by installing the leader's snapshot rather than
-// replaying the log from its start, and end with the leader's state.
+// replaying the log from its start, and end with the leader's state. With
+// 20 KiB values every entry is a payload entry, whose batches the store
+// keeps by reference to the Raft payload: the snapshot must carry those.
 func TestClusterCatchUpFromSnapshot(t *testing.T) {
+	for _, tc := range []struct{ size, perEntry int }{{8, 5}, {20 << 10, 1}} {
+		t.Run(fmt.Sprintf("value=%dB", tc.size), func(t *testing.T) { testCatchUpFromSnapshot(t, tc.size, tc.perEntry) })
+	}
+}
+
+func testCatchUpFromSnapshot(t *testing.T, size, perEntry int) {
 	c := cluster.Start(t, cluster.Nodes(3), cluster.Topics("orders"), cluster.FastTimeouts(), cluster.SnapshotEvery(64))
 	ctx := waitCtx(t, 60*time.Second)
 	prod := newClient(t, c, kgo.DefaultProduceTopic("orders"), kgo.ProducerLinger(0))
@@ -24,8 +32,8 @@ func TestClusterCatchUpFromSnapshot(t *testing.T) {
 	// produceEntries writes n Raft entries: one produce request each.
 	produceEntries := func(n int) {
 		for i := 0; i < n; i++ {
-			produceSeq(ctx, prod, a, seq, seq+5, func() {})
-			seq += 5
+			produceSeqSized(ctx, prod, a, seq, seq+uint64(perEntry), size, func() {})
+			seq += uint64(perEntry)
 		}
 	}
 	leader, err := c.WaitLeader(ctx)

@@ -39,8 +39,12 @@ type DeleteRecordsResult struct {
 
 // applier applies commands inside one bbolt write transaction.
 type applier struct {
-	store      *Store
-	tx         *bolt.Tx
+	store *Store
+	tx    *bolt.Tx
+	entry Entry // the entry being applied
+	// at holds, for an Append of a payload entry, where each part's batch
+	// starts in the entry's data.
+	at         []int
 	cache      topicCache
 	cacheDirty bool
 	epoch      int32
@@ -48,6 +52,17 @@ type applier struct {
 	// modified) by AlterDefaults and published after commit when dirty.
 	defaults      map[string]string
 	defaultsDirty bool
+}
+
+// decode decodes entry e and makes it the one being applied.
+func (a *applier) decode(e Entry) (Command, error) {
+	a.entry, a.at = e, nil
+	if e.Payload && len(e.Data) > 0 && Op(e.Data[0]) == OpAppend {
+		c, at, err := decodeAppend(e.Data[1:])
+		a.at = at
+		return c, err
+	}
+	return Decode(e.Data)
 }
 
 // apply returns the command's result. An error return is fatal (the store
@@ -164,6 +179,10 @@ func (a *applier) deleteTopic(c DeleteTopic) (any, error) {
 	if _, ok := a.cache[c.Name]; !ok {
 		return ErrUnknownTopic, nil
 	}
+	tb := a.tx.Bucket(bucketLogs).Bucket([]byte(c.Name))
+	if err := tb.ForEachBucket(func(k []byte) error { return logOf(tb.Bucket(k)).releaseAll() }); err != nil {
+		return nil, fmt.Errorf("delete topic %s: %w", c.Name, err)
+	}
 	if err := a.tx.Bucket(bucketLogs).DeleteBucket([]byte(c.Name)); err != nil {
 		return nil, fmt.Errorf("delete topic %s: %w", c.Name, err)
 	}
@@ -233,7 +252,11 @@ func (a *applier) partition(topic string, p int32) (*topicMeta, *bolt.Bucket) {
 func (a *applier) append(c Append) (any, error) {
 	res := AppendResult{Parts: make([]PartResult, len(c.Parts))}
 	for i, p := range c.Parts {
-		r, err := a.appendPart(c.Now, p)
+		at := -1
+		if a.at != nil {
+			at = a.at[i]
+		}
+		r, err := a.appendPart(c.Now, p, at)
 		if err != nil {
 			return nil, fmt.Errorf("append %s/%d: %w", p.Topic, p.Partition, err)
 		}
@@ -242,7 +265,9 @@ func (a *applier) append(c Append) (any, error) {
 	return res, nil
 }
 
-func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
+// appendPart appends one batch; at is where it starts in the payload of
+// the entry being applied, or -1 to store it whole.
+func (a *applier) appendPart(now int64, p AppendPart, at int) (PartResult, error) {
 	r := PartResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	m, pb := a.partition(p.Topic, p.Partition)
 	if pb == nil {
@@ -300,12 +325,17 @@ func (a *applier) appendPart(now int64, p AppendPart) (PartResult, error) {
 	}
 	base := st.Next
 	st.noteEpoch(a.epoch)
-	stored := stamp(p.Batch, base, a.epoch, appendTime)
-	if err := logOf(pb).put(base, stored); err != nil {
+	if at >= 0 {
+		head := stampHead(p.Batch, base, a.epoch, appendTime)
+		ref := payloadRef{index: a.entry.Index, offset: uint32(at + BatchHeaderLen), length: uint32(len(p.Batch) - BatchHeaderLen)}
+		if err := logOf(pb).putRef(base, head, ref); err != nil {
+			return r, err
+		}
+	} else if err := logOf(pb).put(base, stamp(p.Batch, base, a.epoch, appendTime)); err != nil {
 		return r, err
 	}
 	st.Next = base + int64(h.LastOffsetDelta) + 1
-	st.Bytes += int64(len(stored))
+	st.Bytes += int64(len(p.Batch))
 	if ts > st.MaxTimestamp {
 		st.MaxTimestamp, st.MaxTsOffset = ts, base
 	}
@@ -454,14 +484,14 @@ func trimBelow(pb *bolt.Bucket, st *partState) error {
 		if k == nil {
 			return nil
 		}
-		h, err := ParseBatchHeader(v)
+		h, err := v.header()
 		if err != nil {
 			return fmt.Errorf("stored batch at %d: %w", getUint64(k), err)
 		}
 		if h.LastOffset() >= st.LogStart {
 			return nil
 		}
-		st.Bytes -= int64(len(v))
+		st.Bytes -= int64(v.len())
 		if err := log.delete(bytes.Clone(k)); err != nil {
 			return err
 		}

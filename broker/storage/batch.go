@@ -50,7 +50,12 @@ type BatchHeader struct {
 
 // ParseBatchHeader decodes and checks the framing of one v2 batch that
 // fills b exactly. It does not check the CRC; see [CheckBatchCRC].
-func ParseBatchHeader(b []byte) (BatchHeader, error) {
+func ParseBatchHeader(b []byte) (BatchHeader, error) { return parseBatchHeader(b, len(b)) }
+
+// parseBatchHeader decodes the header at the start of b, checking its
+// framing against size, the length of the whole batch (which b may hold
+// only the start of).
+func parseBatchHeader(b []byte, size int) (BatchHeader, error) {
 	if len(b) < BatchHeaderLen {
 		return BatchHeader{}, fmt.Errorf("%w: %d bytes, a v2 header needs %d", ErrCorruptBatch, len(b), BatchHeaderLen)
 	}
@@ -73,8 +78,8 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	switch {
 	case h.Magic != 2:
 		return h, fmt.Errorf("%w: magic %d, only v2 batches are supported", ErrCorruptBatch, h.Magic)
-	case int64(h.Length)+12 != int64(len(b)):
-		return h, fmt.Errorf("%w: batch length %d does not match %d bytes", ErrCorruptBatch, h.Length, len(b)-12)
+	case int64(h.Length)+12 != int64(size):
+		return h, fmt.Errorf("%w: batch length %d does not match %d bytes", ErrCorruptBatch, h.Length, size-12)
 	case h.LastOffsetDelta < 0 || h.NumRecords < 0:
 		return h, fmt.Errorf("%w: negative record count or offset delta", ErrCorruptBatch)
 	}

@@ -246,7 +246,7 @@ func Decode(b []byte) (Command, error) {
 	op, payload := Op(b[0]), b[1:]
 	switch op {
 	case OpAppend:
-		a, err := decodeAppend(payload)
+		a, _, err := decodeAppend(payload)
 		if err != nil {
 			return nil, err
 		}
@@ -312,20 +312,25 @@ func encodeAppend(a Append) []byte {
 	return b
 }
 
-func decodeAppend(b []byte) (Append, error) {
-	bad := func(what string) (Append, error) {
-		return Append{}, fmt.Errorf("%w: Append: truncated %s", ErrCorruptCommand, what)
+// decodeAppend also returns where each part's batch starts in the whole
+// entry (op byte included): a batch of a payload entry is stored by
+// reference to that position (log.go).
+func decodeAppend(b []byte) (Append, []int, error) {
+	bad := func(what string) (Append, []int, error) {
+		return Append{}, nil, fmt.Errorf("%w: Append: truncated %s", ErrCorruptCommand, what)
 	}
 	if len(b) < 12 {
 		return bad("header")
 	}
 	a := Append{Now: int64(binary.BigEndian.Uint64(b))}
+	total := len(b)
 	n := binary.BigEndian.Uint32(b[8:])
 	b = b[12:]
 	if uint64(n) > uint64(len(b)) {
 		return bad("part count")
 	}
 	a.Parts = make([]AppendPart, 0, n)
+	at := make([]int, 0, n)
 	for i := uint32(0); i < n; i++ {
 		if len(b) < 2 {
 			return bad("topic length")
@@ -344,11 +349,12 @@ func decodeAppend(b []byte) (Append, error) {
 			return bad("batch")
 		}
 		p.Batch = b[:bl:bl]
+		at = append(at, 1+total-len(b)) // 1: the op byte before the payload
 		b = b[bl:]
 		a.Parts = append(a.Parts, p)
 	}
 	if len(b) != 0 {
-		return Append{}, fmt.Errorf("%w: Append: %d trailing bytes", ErrCorruptCommand, len(b))
+		return Append{}, nil, fmt.Errorf("%w: Append: %d trailing bytes", ErrCorruptCommand, len(b))
 	}
-	return a, nil
+	return a, at, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -142,21 +143,24 @@ func (s *Store) Read(topic string, p int32, offset int64, maxBytes int, buf []by
 		}
 		// Collect the batches (views into bbolt's map, valid until the
 		// transaction ends), then copy them out with one allocation.
-		var parts [][]byte
+		var parts []stored
 		n := 0
 		for ; k != nil; k, v = cur.next() {
-			if n > 0 && n+len(v) > maxBytes {
+			if v.err != nil {
+				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), v.err)
+			}
+			if n > 0 && n+v.len() > maxBytes {
 				break
 			}
-			if n == 0 && lastOffsetOf(v) < offset {
+			if n == 0 && lastOffsetOf(v.head) < offset {
 				continue // compaction emptied this range
 			}
 			parts = append(parts, v)
-			n += len(v)
+			n += v.len()
 		}
 		buf = slices.Grow(buf, n)
 		for _, p := range parts {
-			buf = append(buf, p...)
+			buf = p.appendTo(buf)
 		}
 		return nil
 	})
@@ -179,7 +183,10 @@ func (s *Store) Batches(topic string, p int32, from, to int64, fn func(b []byte)
 		}
 		cur := logOf(pb).cursor()
 		for k, v := cur.seekOffset(from); k != nil && int64(getUint64(k)) < to; k, v = cur.next() {
-			if err := fn(v); err != nil {
+			if v.err != nil {
+				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), v.err)
+			}
+			if err := fn(v.whole()); err != nil {
 				return err
 			}
 		}
@@ -199,7 +206,10 @@ func (s *Store) OffsetForTimestamp(topic string, p int32, ts int64) (offset, tim
 		}
 		cur := logOf(pb).cursor()
 		for k, v := cur.first(); k != nil; k, v = cur.next() {
-			h, err := ParseBatchHeader(v)
+			if v.err != nil {
+				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), v.err)
+			}
+			h, err := v.header()
 			if err != nil {
 				continue
 			}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -28,7 +29,7 @@ var (
 	keyState    = []byte("s")
 	bucketLog   = []byte("l")
 	bucketPIDs  = []byte("p")
-	rootBuckets = [][]byte{bucketMeta, bucketTopics, bucketLogs, bucketGroups}
+	rootBuckets = [][]byte{bucketMeta, bucketTopics, bucketLogs, bucketGroups, bucketPayloads, bucketPayloadRefs}
 )
 
 // Options tune how the store uses bbolt.
@@ -185,6 +186,11 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 type Entry struct {
 	Index uint64
 	Data  []byte
+	// Payload says the store also holds Data as the payload of Index
+	// ([Store.PutPayloads]), so appended batches refer to it instead of
+	// being copied. Whether an entry is a payload entry must depend on the
+	// entry alone, so that every node applies it the same way.
+	Payload bool
 }
 
 // ApplyBatch applies committed entries in one bbolt transaction and returns
@@ -213,7 +219,7 @@ func (s *Store) ApplyBatch(entries []Entry) ([]any, error) {
 				last = e.Index
 				continue
 			}
-			cmd, err := Decode(e.Data)
+			cmd, err := a.decode(e)
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.Index, err)
 			}
@@ -307,6 +313,9 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.adoptPayloads(tmp); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
 			return fmt.Errorf("restore: close store: %w", err)
@@ -323,18 +332,93 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// Digest hashes the whole state (every bucket, key and value) as of the
-// applied index it returns, so tests can check that nodes agree.
+// adoptPayloads makes the payloads of a restored file at path this node's:
+// the snapshot carries the payloads of the leader's Raft log, and this
+// node's own log (which Raft keeps across the restore) needs its own. So
+// the leader's flags go, payloads no batch refers to go with them, and
+// every payload this node's log holds is copied over. s.mu is held.
+func (s *Store) adoptPayloads(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: !s.opts.Fsync, NoGrowSync: !s.opts.Fsync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(nt *bolt.Tx) error {
+		for _, name := range [][]byte{bucketPayloads, bucketPayloadRefs} {
+			if _, err := nt.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		root := nt.Bucket(bucketPayloads)
+		var keys [][]byte
+		if err := root.ForEachBucket(func(k []byte) error { keys = append(keys, bytes.Clone(k)); return nil }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			u := getPayloadUse(nt, k)
+			u.held = false
+			if err := setPayloadUse(nt, k, u); err != nil {
+				return err
+			}
+		}
+		if s.db == nil {
+			return nil
+		}
+		return s.db.View(func(ot *bolt.Tx) error {
+			old := ot.Bucket(bucketPayloads)
+			return old.ForEachBucket(func(k []byte) error {
+				if !getPayloadUse(ot, k).held {
+					return nil
+				}
+				if root.Bucket(k) == nil {
+					nb, err := root.CreateBucket(k)
+					if err != nil {
+						return err
+					}
+					if err := nb.Put(keyPayloadData, old.Bucket(k).Get(keyPayloadData)); err != nil {
+						return err
+					}
+				}
+				u := getPayloadUse(nt, k)
+				u.held = true
+				return setPayloadUse(nt, k, u)
+			})
+		})
+	})
+	return errors.Join(err, db.Close())
+}
+
+// Digest hashes the whole state (every bucket, key and value, and the
+// payloads stored batches refer to) as of the applied index it returns, so
+// tests can check that nodes agree.
 func (s *Store) Digest() (applied uint64, sum [32]byte, err error) {
 	h := sha256.New()
 	err = s.view(func(tx *bolt.Tx) error {
 		applied = getUint64(tx.Bucket(bucketMeta).Get(keyApplied))
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			switch {
+			case bytes.Equal(name, bucketPayloads):
+				return hashPayloads(h, tx)
+			case bytes.Equal(name, bucketPayloadRefs):
+				return nil // hashed with the payloads
+			}
 			return hashBucket(h, name, b)
 		})
 	})
 	copy(sum[:], h.Sum(nil))
 	return applied, sum, err
+}
+
+// hashPayloads hashes the payloads stored batches refer to; the others,
+// and whether the Raft log still holds one, differ from node to node.
+func hashPayloads(h io.Writer, tx *bolt.Tx) error {
+	fmt.Fprintf(h, "[%x]", bucketPayloads)
+	root := tx.Bucket(bucketPayloads)
+	return root.ForEachBucket(func(k []byte) error {
+		if u := getPayloadUse(tx, k); u.refs > 0 {
+			fmt.Fprintf(h, "%x:%d=%x;", k, u.refs, root.Bucket(k).Get(keyPayloadData))
+		}
+		return nil
+	})
 }
 
 func hashBucket(h io.Writer, name []byte, b *bolt.Bucket) error {
