@@ -16,8 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// clientConn is one client connection. Its serve loop is the only
-// goroutine that touches it.
+// clientConn is one client connection, served by three goroutines that
+// serve owns: the reader (r, readFrame, decode), the handler loop, and the
+// writer (w, buf).
 type clientConn struct {
 	b    *Broker
 	conn net.Conn
@@ -25,9 +26,6 @@ type clientConn struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	buf  []byte // reused response buffer
-	// spare is a frame buffer free for the next frame: the last frame of
-	// a request whose handler was done with it (api.doneWithFrame).
-	spare []byte
 }
 
 // request is one decoded request with its header.
@@ -48,7 +46,9 @@ func newClientConn(b *Broker, c net.Conn) *clientConn {
 	}
 }
 
-// maxSpareFrame bounds the frame buffer a connection keeps for reuse.
+// maxSpareFrame bounds the frame buffer a connection hands back to its
+// reader for reuse (the frame of a request whose handler was done with
+// it, api.doneWithFrame).
 const maxSpareFrame = 16 << 20
 
 // maxInFlight bounds the responses a connection may have pending; the
@@ -67,8 +67,12 @@ type pending struct {
 // malformed, or the broker closes. Requests are handled one at a time in
 // the order they arrive, as Kafka does, except that a produce whose
 // append is already queued in the replicated log (a [deferred] response)
-// lets the next request in while it waits for the commit; a second
-// goroutine, owned here, writes responses strictly in request order.
+// lets the next request in while it waits for the commit. Two goroutines,
+// owned here, keep the wire busy meanwhile: a reader that reads and
+// decodes the next frame while this one is handled (a multi-MiB produce
+// request is otherwise left in the socket, stalling the client's write,
+// for as long as the one before takes to check and queue), and a writer
+// that writes responses strictly in request order.
 func (cc *clientConn) serve() {
 	queue := make(chan *pending, maxInFlight)
 	writerDone := make(chan struct{})
@@ -76,24 +80,31 @@ func (cc *clientConn) serve() {
 		defer close(writerDone)
 		cc.writeLoop(queue)
 	}()
-	defer func() {
-		close(queue)
-		<-writerDone
-		cc.conn.Close()
+	reqs := make(chan readResult, 1)
+	readerDone := make(chan struct{})
+	stopReading := make(chan struct{})
+	spare := make(chan []byte, 1)
+	go func() {
+		defer close(readerDone)
+		cc.readLoop(reqs, spare, stopReading)
 	}()
-	for {
-		frame, err := cc.readFrame()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && cc.b.ctx.Err() == nil {
-				cc.log.Warn("closing connection", "err", err)
+	defer func() {
+		close(stopReading)
+		close(queue)
+		<-writerDone // answers everything queued before this point
+		cc.conn.Close()
+		<-readerDone // the close ended its read
+	}()
+	for rr := range reqs {
+		if rr.err != nil {
+			if rr.bad {
+				cc.log.Warn("closing connection: bad request", "err", rr.err)
+			} else if !errors.Is(rr.err, io.EOF) && !errors.Is(rr.err, net.ErrClosed) && cc.b.ctx.Err() == nil {
+				cc.log.Warn("closing connection", "err", rr.err)
 			}
 			return
 		}
-		req, err := cc.decode(frame)
-		if err != nil {
-			cc.log.Warn("closing connection: bad request", "err", err)
-			return
-		}
+		req, frame := rr.req, rr.frame
 		p := &pending{req: req, done: make(chan struct{})}
 		select {
 		case queue <- p:
@@ -103,7 +114,10 @@ func (cc *clientConn) serve() {
 		start := time.Now()
 		resp, err := cc.handle(req)
 		if a, ok := cc.b.apis[req.Key()]; ok && a.doneWithFrame && cap(frame) <= maxSpareFrame {
-			cc.spare = frame[:0]
+			select {
+			case spare <- frame[:0]:
+			default:
+			}
 		}
 		if d, ok := resp.(*deferred); ok {
 			go func() {
@@ -118,6 +132,45 @@ func (cc *clientConn) serve() {
 		close(p.done)
 		if err != nil {
 			return // the writer logs it after answering what came before
+		}
+	}
+}
+
+// readResult is one frame the reader read and decoded, or why it stopped
+// (bad: the frame was malformed rather than the connection gone).
+type readResult struct {
+	req   *request
+	frame []byte
+	err   error
+	bad   bool
+}
+
+// readLoop reads and decodes frames into reqs until an error, which it
+// sends last, or until stop. A buffer on spare is the frame of a request
+// its handler is done with, for the next frame to reuse.
+func (cc *clientConn) readLoop(reqs chan<- readResult, spare <-chan []byte, stop <-chan struct{}) {
+	defer close(reqs)
+	for {
+		var buf []byte
+		select {
+		case buf = <-spare:
+		default:
+		}
+		frame, err := cc.readFrame(buf)
+		var rr readResult
+		if err != nil {
+			rr.err = err
+		} else if rr.req, err = cc.decode(frame); err != nil {
+			rr.err, rr.bad = err, true
+		}
+		rr.frame = frame
+		select {
+		case reqs <- rr:
+		case <-stop:
+			return
+		}
+		if rr.err != nil {
+			return
 		}
 	}
 }
@@ -160,7 +213,8 @@ func (cc *clientConn) writeLoop(queue <-chan *pending) {
 	}
 }
 
-func (cc *clientConn) readFrame() ([]byte, error) {
+// readFrame reads one request frame, into buf if it is large enough.
+func (cc *clientConn) readFrame(buf []byte) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(cc.r, size[:]); err != nil {
 		return nil, err
@@ -172,9 +226,9 @@ func (cc *clientConn) readFrame() ([]byte, error) {
 	if n > cc.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds socket.request.max.bytes %d", n, cc.b.cfg.MaxRequestBytes)
 	}
-	var frame []byte
-	if int(n) <= cap(cc.spare) {
-		frame, cc.spare = cc.spare[:n], nil
+	frame := buf[:0]
+	if int(n) <= cap(buf) {
+		frame = buf[:n]
 	} else {
 		frame = make([]byte, n)
 	}
