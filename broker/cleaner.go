@@ -221,15 +221,11 @@ func (c *cleaner) scan(topic string, p int32) (storage.PartitionOffsets, []batch
 		return offs, nil, err
 	}
 	var out []batchInfo
-	err = c.b.store.Batches(topic, p, 0, offs.HighWatermark, func(raw []byte) error {
-		h, err := storage.ParseBatchHeader(raw)
-		if err != nil {
-			return err
-		}
+	err = c.b.store.BatchHeaders(topic, p, 0, offs.HighWatermark, func(h storage.BatchHeader, size int) error {
 		if h.LastOffset() < offs.LogStart {
 			return nil
 		}
-		out = append(out, batchInfo{base: h.BaseOffset, last: h.LastOffset(), firstTs: h.BaseTimestamp, maxTs: h.MaxTimestamp, size: int64(len(raw))})
+		out = append(out, batchInfo{base: h.BaseOffset, last: h.LastOffset(), firstTs: h.BaseTimestamp, maxTs: h.MaxTimestamp, size: int64(size)})
 		return nil
 	})
 	return offs, out, err
@@ -249,21 +245,17 @@ func (c *cleaner) retention(t storage.TopicInfo, p int32, now int64) (int64, boo
 	}
 	excess := offs.Bytes - retBytes
 	upTo := offs.HighWatermark // when every batch goes
-	err = c.b.store.Batches(t.Name, p, 0, offs.HighWatermark, func(raw []byte) error {
-		h, err := storage.ParseBatchHeader(raw)
-		if err != nil {
-			return err
-		}
+	err = c.b.store.BatchHeaders(t.Name, p, 0, offs.HighWatermark, func(h storage.BatchHeader, size int) error {
 		if h.LastOffset() < offs.LogStart {
 			return nil
 		}
 		expired := retMs >= 0 && h.MaxTimestamp < now-retMs
-		oversize := retBytes >= 0 && excess-int64(len(raw)) >= 0
+		oversize := retBytes >= 0 && excess-int64(size) >= 0
 		if !expired && !oversize {
 			upTo = h.BaseOffset
 			return errRetentionDone
 		}
-		excess -= int64(len(raw))
+		excess -= int64(size)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errRetentionDone) {

@@ -226,11 +226,14 @@ func (cc *clientConn) readFrame(buf []byte) ([]byte, error) {
 	if n > cc.b.cfg.MaxRequestBytes {
 		return nil, fmt.Errorf("frame of %d bytes exceeds socket.request.max.bytes %d", n, cc.b.cfg.MaxRequestBytes)
 	}
-	frame := buf[:0]
+	var frame []byte
 	if int(n) <= cap(buf) {
 		frame = buf[:n]
 	} else {
-		frame = make([]byte, n)
+		// Room to spare, so that the next frame of about this size fits
+		// when this buffer comes back (a client's produce requests vary
+		// by a few percent).
+		frame = make([]byte, n, min(int(n)+int(n)/8, max(int(n), maxSpareFrame)))
 	}
 	if _, err := io.ReadFull(cc.r, frame); err != nil {
 		return nil, fmt.Errorf("read %d-byte frame: %w", n, err)

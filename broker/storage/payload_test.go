@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/kbox-dev/kbox/broker/storage"
@@ -63,6 +64,22 @@ func TestPayloadBatchesReadLikeCopiedOnes(t *testing.T) {
 					t.Fatalf("configs %v partition %d: batch at %d fails its CRC", configs, p, b.FirstOffset)
 				}
 			}
+		}
+		// Retention and compaction walk headers only; both kinds agree.
+		headers := func(s *storage.Store) (hs []storage.BatchHeader, sizes []int) {
+			err := s.BatchHeaders("a", 1, 0, 1<<62, func(h storage.BatchHeader, size int) error {
+				hs, sizes = append(hs, h), append(sizes, size)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return hs, sizes
+		}
+		h1, s1 := headers(copied)
+		h2, s2 := headers(referenced)
+		if len(h1) != 3 || !reflect.DeepEqual(h1, h2) || !reflect.DeepEqual(s1, s2) {
+			t.Errorf("BatchHeaders: copied %v %v, referenced %v %v", h1, s1, h2, s2)
 		}
 		var offs []storage.PartitionOffsets
 		for _, s := range []*storage.Store{copied, referenced} {

@@ -194,6 +194,30 @@ func (s *Store) Batches(topic string, p int32, from, to int64, fn func(b []byte)
 	})
 }
 
+// BatchHeaders calls fn with the header and size of every stored batch of
+// a partition with a base offset in [from, to), in order, without reading
+// the records: what retention and the compaction scan need, every few
+// seconds, of logs that may be GiBs.
+func (s *Store) BatchHeaders(topic string, p int32, from, to int64, fn func(h BatchHeader, size int) error) error {
+	return s.view(func(tx *bolt.Tx) error {
+		pb, _, err := s.partView(tx, topic, p)
+		if err != nil {
+			return err
+		}
+		cur := logOf(pb).cursor()
+		for k, v := cur.seekOffset(from); k != nil && int64(getUint64(k)) < to; k, v = cur.next() {
+			h, err := v.header()
+			if err != nil {
+				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), err)
+			}
+			if err := fn(h, v.len()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // OffsetForTimestamp returns the first batch whose max timestamp is at or
 // after ts: the offset ListOffsets answers (the batch's base offset, or the
 // fetch offset if that is later), and its timestamp. ok is false when no
