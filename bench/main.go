@@ -57,7 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.latencyDur, "latency-duration", 10*time.Second, "length of the latency phase")
 	fs.DurationVar(&o.settle, "settle", time.Second, "idle time after start-up before reading RSS")
 	fs.DurationVar(&o.phaseTimeout, "phase-timeout", 5*time.Minute, "limit of each produce or consume phase")
-	fs.StringVar(&o.out, "out", "bench/out/latest.md", "markdown report, relative to the module root")
+	fs.StringVar(&o.out, "out", "bench/out/latest.md", "markdown report (a relative path is relative to the module root)")
 	fs.StringVar(&o.kboxBin, "kbox", "", "kbox binary to measure (default: go build ./cmd/kbox into a temp dir)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (data dirs, binaries)")
 	if err := fs.Parse(args); err != nil {
@@ -165,7 +165,10 @@ func run(ctx context.Context, o options) error {
 	rep := report{o: o, results: results, took: time.Since(began), host: hostInfo()}
 	md := rep.markdown()
 	fmt.Println(rep.table())
-	path := filepath.Join(root, o.out)
+	path := o.out
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
