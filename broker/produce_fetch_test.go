@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +328,58 @@ func TestPipelinedProducesReuseFramesSafely(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("record %d: %d bytes starting %q, want %d starting %q", i, len(got[i]), got[i][:8], len(want[i]), want[i][:8])
+		}
+	}
+}
+
+// A produce request for several partitions with ~1 MB each goes into the
+// log as several Appends (appendChunks); every partition still gets its
+// batches, in order, and the response names each one's base offset.
+func TestProduceManyPartitionsInChunks(t *testing.T) {
+	addr := startGroupNode(t)
+	rc := dialRaw(t, addr)
+	topicID(t, rc, "wide")
+	big := strings.Repeat("x", 700<<10)
+	req := produceReq("wide", [16]byte{}, 0, -1, batch(t, -1, -1, big+"p0"))
+	for p, recs := range map[int32][]byte{
+		1: batch(t, -1, -1, big+"p1"),
+		2: append(batch(t, -1, -1, "small", "ones"), batch(t, -1, -1, big+"p2")...),
+	} {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = p, recs
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	resp := rc.do(12, req).(*kmsg.ProduceResponse)
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.BaseOffset != 0 {
+			t.Fatalf("partition %d: base offset %d, error %v", p.Partition, p.BaseOffset, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	want := map[int32][]string{0: {big + "p0"}, 1: {big + "p1"}, 2: {"small", "ones", big + "p2"}}
+	for p, vals := range want {
+		f := kmsg.NewPtrFetchRequest()
+		f.MaxWaitMillis, f.MaxBytes = 0, 10<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "wide"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.PartitionMaxBytes = p, 10<<20
+		ft.Partitions = append(ft.Partitions, fp)
+		f.Topics = append(f.Topics, ft)
+		got := fetchPart(t, rc.do(12, f))
+		var vs []string
+		for raw := got.RecordBatches; len(raw) >= 12; {
+			n := 12 + int(binary.BigEndian.Uint32(raw[8:]))
+			rs, err := records.DecodeRecords(raw[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				vs = append(vs, string(r.Value))
+			}
+			raw = raw[n:]
+		}
+		if !reflect.DeepEqual(vs, vals) {
+			t.Errorf("partition %d: %d records, want %d", p, len(vs), len(vals))
 		}
 	}
 }
