@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -22,8 +23,18 @@ import (
 //	DELETE /cluster/members/{id} remove a member
 //	POST   /cluster/restart      restart this node in place (202; see RequestRestart)
 //	POST   /cluster/snapshot     take a Raft snapshot and truncate the log
+//
+// and Go's profiles under /debug/pprof/ (net/http/pprof), so a slow broker
+// can be profiled where it runs: `go tool pprof
+// http://127.0.0.1:8080/debug/pprof/profile?seconds=10`. The HTTP address
+// is loopback unless set otherwise.
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		id, epoch, ok := n.Leader()
 		if !ok {

@@ -34,6 +34,17 @@ func TestClusterHTTPAPI(t *testing.T) {
 		}
 	}
 
+	// Profiles are served beside the API (net/http/pprof).
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/heap"} {
+		resp, err := http.Get(api + path)
+		must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s, %d bytes", path, resp.Status, len(body))
+		}
+	}
+
 	resp, err := http.Post("http://"+c.Node(leader).HTTPAddr()+"/cluster/snapshot", "", nil)
 	must(t, err)
 	var snap struct {
