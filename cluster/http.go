@@ -125,6 +125,7 @@ type raftCollector struct {
 	state, term, applied, lastIndex    *prometheus.Desc
 	partitionBytes, partitionHWM, tops *prometheus.Desc
 	snapshotBytes, memberLag, inSync   *prometheus.Desc
+	payloads, payloadBytes             *prometheus.Desc
 }
 
 func newRaftCollector(n *Node) *raftCollector {
@@ -140,11 +141,13 @@ func newRaftCollector(n *Node) *raftCollector {
 		snapshotBytes:  prometheus.NewDesc("kbox_raft_snapshot_bytes", "Size of the latest Raft snapshot.", nil, nil),
 		memberLag:      prometheus.NewDesc("kbox_cluster_member_lag", "Log entries each member's applied index trails the leader's, as this node sees it.", []string{"node"}, nil),
 		inSync:         prometheus.NewDesc("kbox_cluster_member_in_sync", "1 if the member is in the ISR, as this node sees it.", []string{"node"}, nil),
+		payloads:       prometheus.NewDesc("kbox_raft_payloads", "Large Raft entries whose data state.db holds, by who needs them: referenced (stored batches point into them) or log_only (only the Raft log, until it compacts).", []string{"held_by"}, nil),
+		payloadBytes:   prometheus.NewDesc("kbox_raft_payload_bytes", "Bytes of Raft entry data held in state.db (the produced records, written once).", nil, nil),
 	}
 }
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.term, c.applied, c.lastIndex, c.partitionBytes, c.partitionHWM, c.tops, c.snapshotBytes, c.memberLag, c.inSync} {
+	for _, d := range []*prometheus.Desc{c.state, c.term, c.applied, c.lastIndex, c.partitionBytes, c.partitionHWM, c.tops, c.snapshotBytes, c.memberLag, c.inSync, c.payloads, c.payloadBytes} {
 		ch <- d
 	}
 }
@@ -169,6 +172,11 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 			in = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.inSync, prometheus.GaugeValue, in, id)
+	}
+	if ps, err := c.n.store.PayloadStats(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.payloads, prometheus.GaugeValue, float64(ps.Referenced), "referenced")
+		ch <- prometheus.MustNewConstMetric(c.payloads, prometheus.GaugeValue, float64(ps.Count-ps.Referenced), "log_only")
+		ch <- prometheus.MustNewConstMetric(c.payloadBytes, prometheus.GaugeValue, float64(ps.Bytes))
 	}
 	topics := c.n.store.Topics()
 	ch <- prometheus.MustNewConstMetric(c.tops, prometheus.GaugeValue, float64(len(topics)))

@@ -58,7 +58,7 @@ func TestClusterHTTPAPI(t *testing.T) {
 	}
 
 	metrics := get(t, api+"/metrics")
-	for _, want := range []string{"kbox_cluster_member_in_sync{node=\"1\"} 1", "kbox_raft_applied_index", "kbox_cluster_member_lag"} {
+	for _, want := range []string{"kbox_cluster_member_in_sync{node=\"1\"} 1", "kbox_raft_applied_index", "kbox_cluster_member_lag", "kbox_raft_payload_bytes", "kbox_raft_payloads{held_by=\"referenced\"}"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

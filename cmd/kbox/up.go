@@ -191,7 +191,7 @@ func printBanner(cmd *cobra.Command, n *cluster.Node, dir, sql, connect string, 
 		fmt.Fprintf(w, "  Raft      %s  (kbox cluster status --http-addr %s)\n", a, orDash(n.HTTPAddr()))
 	}
 	if a := n.HTTPAddr(); a != "" {
-		fmt.Fprintf(w, "  HTTP      http://%s  (/healthz, /metrics)\n", a)
+		fmt.Fprintf(w, "  HTTP      http://%s  (/healthz, /metrics, /cluster, /debug/pprof)\n", a)
 	}
 	if sql != "off" {
 		fmt.Fprintf(w, "  SQL       not built yet (ksqlDB API will be at %s)\n", sql)
