@@ -21,16 +21,28 @@ const failoverRecords = 100_000
 // in the log exactly once, in order per partition, and a consumer group
 // must resume from its committed offsets on the new coordinator.
 func TestClusterLeaderKillAcksSurvive(t *testing.T) {
+	testLeaderKills(t, failoverRecords, 8, true)
+}
+
+// TestClusterLeaderKillPayloadEntries is the same with 1 KiB values and
+// no group, so that every produce request is a Raft payload entry whose
+// batches the stores keep by reference, on the leader that dies and on
+// the followers that take over.
+func TestClusterLeaderKillPayloadEntries(t *testing.T) {
+	testLeaderKills(t, 16_000, 1<<10, false)
+}
+
+func testLeaderKills(t *testing.T, records uint64, size int, group bool) {
 	c := cluster.Start(t, cluster.Nodes(3), cluster.Topics("orders"), cluster.Partitions(3), cluster.FastTimeouts())
 	ctx := waitCtx(t, 90*time.Second)
 	prod := newClient(t, c, kgo.DefaultProduceTopic("orders"), kgo.MaxBufferedRecords(20_000))
 	a := newAcks()
 	produced := make(chan struct{})
 	start := time.Now()
-	go produceSeq(ctx, prod, a, 0, failoverRecords, func() { close(produced) })
+	go produceSeqSized(ctx, prod, a, 0, records, size, func() { close(produced) })
 
 	for k := 1; k <= 3; k++ {
-		must(t, a.waitCount(ctx, int64(k*failoverRecords/4)))
+		must(t, a.waitCount(ctx, int64(k)*int64(records)/4))
 		old, err := c.WaitLeader(ctx)
 		must(t, err)
 		killedAt := time.Now()
@@ -46,11 +58,14 @@ func TestClusterLeaderKillAcksSurvive(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("producer did not finish: %d acknowledged", a.n.Load())
 	}
-	t.Logf("%d records acknowledged in %v", failoverRecords, time.Since(start))
+	t.Logf("%d records acknowledged in %v", records, time.Since(start))
 	start = time.Now()
 	log := readLog(ctx, t, c, "orders")
-	checkLog(t, a, log, failoverRecords)
+	checkLog(t, a, log, records)
 	t.Logf("log read back and checked in %v", time.Since(start))
+	if !group {
+		return
+	}
 	start = time.Now()
 	checkGroupResumes(ctx, t, c, "orders", highWatermarks(log))
 	t.Logf("group resumed in %v", time.Since(start))
