@@ -252,3 +252,34 @@ func TestRestoreAdoptsPayloads(t *testing.T) {
 		t.Fatalf("payload outlived its batches: %v", err)
 	}
 }
+
+// Compaction replaces referenced batches with copied ones: the payload
+// loses its references, and the log reads the replacements.
+func TestReplaceBatchesReleasesPayloads(t *testing.T) {
+	s := openStore(t)
+	mustCreate(t, s, "c", 1, map[string]string{"cleanup.policy": "compact"})
+	idx := s.Applied() + 1
+	applyPayload(t, s, idx, storage.Append{Now: 1, Parts: []storage.AppendPart{
+		{Topic: "c", Partition: 0, Batch: batchSpec{keys: []string{"a", "b", "a"}, ts: 1, pid: -1, epoch: -1, seq: -1}.build(t)},
+	}})
+	// The rewrite keeps the last record (offset 2, key "a"), as the
+	// cleaner would: rebuilt from the stored batch, restamped at offset 0
+	// and carrying offset delta 2.
+	stored := parseBatches(t, readAll(t, s, "c", 0))
+	if len(stored) != 1 {
+		t.Fatalf("%d batches stored", len(stored))
+	}
+	kept := batchSpec{keys: []string{"a"}, ts: 1, pid: -1, epoch: -1, seq: -1}.build(t)
+	if r := apply1(t, s, storage.ReplaceBatches{Topic: "c", Partition: 0, From: 0, To: 3, Batches: [][]byte{kept}}); r != nil {
+		t.Fatalf("replace: %v", r)
+	}
+	if err := s.ReleasePayloads(0, idx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Payload(idx); !errors.Is(err, storage.ErrMissingPayload) {
+		t.Fatalf("payload after its only batch was replaced and the log let go: %v", err)
+	}
+	if got := readAll(t, s, "c", 0); !bytes.Equal(got, kept) {
+		t.Fatalf("log after replace: %d bytes, want the %d-byte replacement", len(got), len(kept))
+	}
+}
