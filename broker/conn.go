@@ -307,7 +307,7 @@ func (cc *clientConn) write(req *request, resp kmsg.Response, flush bool) error 
 	if m := cc.b.cfg.Metrics; m != nil {
 		m.bytesOut.Add(float64(len(buf)))
 	}
-	if cap(buf) <= 1<<20 {
+	if cap(buf) <= maxSpareFrame { // fetch responses of several MiB reuse it too
 		cc.buf = buf
 	}
 	if _, err := cc.w.Write(buf); err != nil {
