@@ -176,21 +176,11 @@ func lastOffsetOf(b []byte) int64 {
 // in [from, to), in order; fn must not retain b. Compaction and retention
 // use it.
 func (s *Store) Batches(topic string, p int32, from, to int64, fn func(b []byte) error) error {
-	return s.view(func(tx *bolt.Tx) error {
-		pb, _, err := s.partView(tx, topic, p)
-		if err != nil {
-			return err
+	return s.eachBatch(topic, p, from, to, func(v stored) (error, error) {
+		if v.err != nil {
+			return v.err, nil
 		}
-		cur := logOf(pb).cursor()
-		for k, v := cur.seekOffset(from); k != nil && int64(getUint64(k)) < to; k, v = cur.next() {
-			if v.err != nil {
-				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), v.err)
-			}
-			if err := fn(v.whole()); err != nil {
-				return err
-			}
-		}
-		return nil
+		return nil, fn(v.whole())
 	})
 }
 
@@ -199,6 +189,19 @@ func (s *Store) Batches(topic string, p int32, from, to int64, fn func(b []byte)
 // the records: what retention and the compaction scan need, every few
 // seconds, of logs that may be GiBs.
 func (s *Store) BatchHeaders(topic string, p int32, from, to int64, fn func(h BatchHeader, size int) error) error {
+	return s.eachBatch(topic, p, from, to, func(v stored) (error, error) {
+		h, err := v.header()
+		if err != nil {
+			return err, nil
+		}
+		return nil, fn(h, v.len())
+	})
+}
+
+// eachBatch walks a partition's batches with base offsets in [from, to).
+// fn returns a problem with the stored batch, which eachBatch names by
+// partition and offset, or its caller's own error, passed on as it is.
+func (s *Store) eachBatch(topic string, p int32, from, to int64, fn func(v stored) (bad, caller error)) error {
 	return s.view(func(tx *bolt.Tx) error {
 		pb, _, err := s.partView(tx, topic, p)
 		if err != nil {
@@ -206,11 +209,11 @@ func (s *Store) BatchHeaders(topic string, p int32, from, to int64, fn func(h Ba
 		}
 		cur := logOf(pb).cursor()
 		for k, v := cur.seekOffset(from); k != nil && int64(getUint64(k)) < to; k, v = cur.next() {
-			h, err := v.header()
-			if err != nil {
-				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), err)
+			bad, err := fn(v)
+			if bad != nil {
+				return fmt.Errorf("read %s/%d batch at %d: %w", topic, p, getUint64(k), bad)
 			}
-			if err := fn(h, v.len()); err != nil {
+			if err != nil {
 				return err
 			}
 		}
