@@ -305,15 +305,7 @@ func TestPipelinedProducesReuseFramesSafely(t *testing.T) {
 	var got []string
 	for off := int64(0); off < int64(len(want)); {
 		p := fetchPart(t, rc.do(12, fetchReq("pipe", [16]byte{}, off, 0, 0)))
-		var rs []records.Record
-		for raw := p.RecordBatches; len(raw) >= 12; {
-			n := 12 + int(binary.BigEndian.Uint32(raw[8:]))
-			b, err := records.DecodeRecords(raw[:n])
-			if err != nil {
-				t.Fatalf("fetch at %d: %v", off, err)
-			}
-			rs, raw = append(rs, b...), raw[n:]
-		}
+		rs := decodeBatches(t, p.RecordBatches)
 		if len(rs) == 0 {
 			t.Fatalf("fetch at %d returned nothing (high watermark %d)", off, p.HighWatermark)
 		}
@@ -367,19 +359,27 @@ func TestProduceManyPartitionsInChunks(t *testing.T) {
 		f.Topics = append(f.Topics, ft)
 		got := fetchPart(t, rc.do(12, f))
 		var vs []string
-		for raw := got.RecordBatches; len(raw) >= 12; {
-			n := 12 + int(binary.BigEndian.Uint32(raw[8:]))
-			rs, err := records.DecodeRecords(raw[:n])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				vs = append(vs, string(r.Value))
-			}
-			raw = raw[n:]
+		for _, r := range decodeBatches(t, got.RecordBatches) {
+			vs = append(vs, string(r.Value))
 		}
 		if !reflect.DeepEqual(vs, vals) {
 			t.Errorf("partition %d: %d records, want %d", p, len(vs), len(vals))
 		}
 	}
+}
+
+// decodeBatches decodes the records of a fetch response's concatenated
+// batches.
+func decodeBatches(t *testing.T, raw []byte) []records.Record {
+	t.Helper()
+	var out []records.Record
+	for len(raw) >= 12 {
+		n := 12 + int(binary.BigEndian.Uint32(raw[8:]))
+		rs, err := records.DecodeRecords(raw[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, raw = append(out, rs...), raw[n:]
+	}
+	return out
 }
