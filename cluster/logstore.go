@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,6 +35,43 @@ import (
 type logStore struct {
 	*raftboltdb.BoltStore
 	store *storage.Store
+
+	// mu and closed make a term write that comes after Close a no-op
+	// instead of an error. raft's NetworkTransport runs heartbeats on its
+	// connection goroutines and does not wait for them when it closes; a
+	// heartbeat that got past raft's shutdown check still saves a new
+	// term, and raft panics when that fails. By then Raft is shut down and
+	// the node is closing: the write is lost as if the node had stopped a
+	// moment earlier (a heartbeat carries no entries to vouch for).
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Set implements raft.StableStore; see logStore.closed.
+func (s *logStore) Set(k, v []byte) error {
+	return s.stable(func() error { return s.BoltStore.Set(k, v) })
+}
+
+// SetUint64 implements raft.StableStore; see logStore.closed.
+func (s *logStore) SetUint64(k []byte, v uint64) error {
+	return s.stable(func() error { return s.BoltStore.SetUint64(k, v) })
+}
+
+func (s *logStore) stable(write func() error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil
+	}
+	return write()
+}
+
+// Close closes raft.db once the stable-store writes in flight are done.
+func (s *logStore) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return s.BoltStore.Close()
 }
 
 // payloadMin is the size from which an entry's data moves out of line;
